@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* SHA-256 digests over OpenSSL EVP; OCI digest string validation. */
+#include "common/digest.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+struct digester {
+	EVP_MD_CTX *ctx;
+};
+
+struct digester *digester_new(void)
+{
+	struct digester *d = xnew0(struct digester, 1);
+	d->ctx = EVP_MD_CTX_new();
+	if (!d->ctx || EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1)
+		BUG("cannot initialise sha256");
+	return d;
+}
+
+struct digester *digester_free(struct digester *d)
+{
+	if (d) {
+		EVP_MD_CTX_free(d->ctx);
+		free(d);
+	}
+	return NULL;
+}
+
+void digester_reset(struct digester *d)
+{
+	if (EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1)
+		BUG("cannot reset sha256");
+}
+
+void digester_update(struct digester *d, const void *data, size_t len)
+{
+	if (len && EVP_DigestUpdate(d->ctx, data, len) != 1)
+		BUG("sha256 update failed");
+}
+
+static void hex_encode(const unsigned char *in, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+void digester_final(struct digester *d, char out[DIGEST_STR_LEN])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (EVP_DigestFinal_ex(d->ctx, md, &n) != 1 || n != DIGEST_SHA256_LEN)
+		BUG("sha256 final failed");
+	memcpy(out, "sha256:", 7);
+	hex_encode(md, n, out + 7);
+	digester_reset(d);
+}
+
+void digest_buf(const void *data, size_t len, char out[DIGEST_STR_LEN])
+{
+	struct digester *d = digester_new();
+	digester_update(d, data, len);
+	digester_final(d, out);
+	digester_free(d);
+}
+
+int digest_fd(int fd, char out[DIGEST_STR_LEN], uint64_t *ret_size)
+{
+	char buf[1 << 16];
+	uint64_t total = 0;
+	struct digester *d = digester_new();
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int r = -errno;
+			digester_free(d);
+			return r;
+		}
+		if (n == 0)
+			break;
+		digester_update(d, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	digester_final(d, out);
+	digester_free(d);
+	if (ret_size)
+		*ret_size = total;
+	return 0;
+}
+
+bool digest_is_valid(const char *s)
+{
+	if (!s || strncmp(s, "sha256:", 7) != 0)
+		return false;
+	s += 7;
+	for (int i = 0; i < DIGEST_HEX_LEN; i++) {
+		char c = s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return s[DIGEST_HEX_LEN] == 0;
+}
+
+int digest_parse(const char *s, const char **ret_hex)
+{
+	if (!digest_is_valid(s))
+		return -EINVAL;
+	if (ret_hex)
+		*ret_hex = s + 7;
+	return 0;
+}
