@@ -9,7 +9,8 @@
 
 #include "common/util.h"
 
-static int err_vset(struct wh_err **err, int code, int with_errno, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int
+err_vset(struct wh_err **err, int code, int with_errno, const char *fmt, va_list ap)
 {
 	char *base = NULL;
 
