@@ -55,7 +55,9 @@ static int do_openat2(int dirfd, const char *path, int flags, mode_t mode, uint6
 {
 	struct open_how how = {
 		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		/* O_TMPFILE includes O_DIRECTORY's bit: test it whole, or O_DIRECTORY opens fail.
+		 */
+		.mode = ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? mode : 0,
 		.resolve = resolve | RESOLVE_NO_MAGICLINKS,
 	};
 	int fd;
@@ -127,13 +129,17 @@ int write_file_atomic_at(int dirfd, const char *name, const void *data, size_t l
 	const char *slash = strrchr(name, '/');
 	int r;
 
-	/* The temp name is unique per process and attempt; O_EXCL guards against reuse. */
+	/*
+	 * The temp name is unique per process and attempt; O_EXCL guards against reuse. The counter
+	 * is atomic: wharfd's worker threads write files too.
+	 */
 	static unsigned counter;
+	unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
 	if (slash)
 		tmp = xasprintf("%.*s/.tmp-%s.%d.%u", (int)(slash - name), name, slash + 1,
-				(int)getpid(), counter++);
+				(int)getpid(), n);
 	else
-		tmp = xasprintf(".tmp-%s.%d.%u", name, (int)getpid(), counter++);
+		tmp = xasprintf(".tmp-%s.%d.%u", name, (int)getpid(), n);
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return -errno;
@@ -205,6 +211,21 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 	return read_file_at(AT_FDCWD, path, max, ret, ret_len);
 }
 
+/*
+ * True when name in dirfd is a mount point. A bind mount from the same filesystem has the same
+ * st_dev as its parent, so compare devices and also ask statx for STATX_ATTR_MOUNT_ROOT.
+ */
+static bool is_mount_point(int dirfd, const char *name, dev_t parent_dev, dev_t dev)
+{
+	struct statx stx;
+	if (dev != parent_dev)
+		return true;
+	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE, &stx) < 0)
+		return false;
+	return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	       (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
 static int rm_rf_children(int dfd, dev_t dev)
 {
 	DIR *d = fdopendir(dfd);
@@ -224,7 +245,7 @@ static int rm_rf_children(int dfd, dev_t dev)
 			continue;
 		}
 		if (S_ISDIR(st.st_mode)) {
-			if (st.st_dev != dev) {
+			if (is_mount_point(dirfd(d), de->d_name, dev, st.st_dev)) {
 				if (r == 0)
 					r = -EBUSY; /* a mount point: never cross it */
 				continue;
