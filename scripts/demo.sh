@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# The main job: install what wharf needs, build it, make the bundled demo image from Debian's
-# busybox-static, unpack it and run a container from it with wharf's own OCI runtime.
-# Everything lives in a temp dir that is removed at the end. Run as root on Debian 12.
+# The main job: install what wharf needs, build it, start the daemon wharfd, import the bundled
+# demo image (made from Debian's busybox-static) and run a container from it with wharfctl.
+# The daemon runs on a temp root, state dir and socket, and everything is removed at the end.
+# Run as root on Debian 12.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/install-deps.sh"
 build=$("$top/scripts/build.sh" | tail -n 1)
-oci=$build/oci/wharf-oci
+export PATH=$build/shim:$PATH # containerd-shim-wharf-v2, the runtime io.containerd.wharf.v2
 
 work=$(mktemp -d /tmp/wharf-demo-XXXXXX)
-id=demo-$$
+sock=$work/state/wharfd.sock
+ctl() { "$build/ctl/wharfctl" --address "$sock" "$@"; }
+daemon=
 cleanup() {
-	"$oci" --root "$work/state" delete --force "$id" >/dev/null 2>&1 || true
+	if [[ -n $daemon ]]; then
+		kill -TERM "$daemon" 2>/dev/null || true
+		wait "$daemon" 2>/dev/null || true
+	fi
+	grep -o " $work[^ ]*" /proc/self/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -19,26 +26,21 @@ trap cleanup EXIT
 echo "== building the demo image from busybox-static"
 "$top/tests/fixtures/build-image.sh" "$work/img"
 
-echo "== unpacking it into a bundle"
-mkdir -p "$work/bundle/rootfs"
-python3 - "$work/img/oci" "$work/bundle/rootfs" <<'PY'
-import json, subprocess, sys
-layout, rootfs = sys.argv[1], sys.argv[2]
-blob = lambda d: f"{layout}/blobs/sha256/{d.split(':')[1]}"
-index = json.load(open(f"{layout}/index.json"))
-manifest = json.load(open(blob(index["manifests"][0]["digest"])))
-for layer in manifest["layers"]:
-    subprocess.run(["tar", "-xzf", blob(layer["digest"]), "-C", rootfs], check=True)
-PY
+echo "== starting wharfd (root $work/root, state $work/state)"
+"$build/supervisor/wharfd" --config /dev/null --root "$work/root" --state "$work/state" \
+	--log-level warn 2>"$work/wharfd.log" &
+daemon=$!
+for _ in $(seq 100); do
+	[[ -S $sock ]] && ctl version >/dev/null 2>&1 && break
+	kill -0 "$daemon" 2>/dev/null || { cat "$work/wharfd.log" >&2; exit 1; }
+	sleep 0.1
+done
+ctl version
 
-echo "== running a container with wharf-oci"
-cd "$work/bundle"
-"$oci" spec
-python3 - config.json <<'PY'
-import json, sys
-spec = json.load(open(sys.argv[1]))
-spec["process"]["terminal"] = False
-spec["process"]["args"] = ["sh", "-c", "echo hello from wharf: $(uname -s) $(hostname), pid $$"]
-json.dump(spec, open(sys.argv[1], "w"), indent=2)
-PY
-"$oci" --root "$work/state" run "$id"
+echo "== importing the image"
+ctl images import "$work/img/busybox.tar"
+ctl images ls
+
+echo "== running a container"
+ctl run --rm wharf.test/busybox:latest demo \
+	sh -c 'echo "hello from wharf: pid $$ in its own namespaces, $(ls /bin | wc -l) programs in /bin"'
