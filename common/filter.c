@@ -268,6 +268,100 @@ static int parse_value(struct parser *p, bool alt_quotes, char **ret)
 	return 0;
 }
 
+/*
+ * glibc's regcomp expands repetitions by copying the parse tree ("a+" becomes "aa*", "x{n}" n
+ * copies), so stacked or nested repetitions in a pattern of a few dozen bytes can take gigabytes.
+ * Go's RE2, which containerd uses, has no such blow-up. Estimate the expanded size and refuse
+ * patterns above REGEX_MAX_NODES before handing them to regcomp.
+ */
+#define REGEX_MAX_LEN 1024
+#define REGEX_MAX_NODES 20000
+#define REGEX_MAX_DEPTH 32
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+	return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+/* Reads "{n}", "{n,}" or "{n,m}" at re[*i] (on the '{'); returns the largest copy count. */
+static uint64_t brace_count(const char *re, size_t *i)
+{
+	uint64_t n = 0, m = 0;
+	bool comma = false, any_m = false;
+	size_t j = *i + 1;
+	for (; re[j] && re[j] != '}'; j++) {
+		if (re[j] == ',') {
+			comma = true;
+		} else if (re[j] >= '0' && re[j] <= '9') {
+			uint64_t *t = comma ? &m : &n;
+			*t = sat_add(sat_mul(*t, 10), (uint64_t)(re[j] - '0'));
+			any_m |= comma;
+		}
+	}
+	*i = re[j] ? j : j - 1;
+	if (comma && !any_m)
+		return sat_add(n, 1);
+	return MAX(n, m) ? MAX(n, m) : 1;
+}
+
+static bool regex_too_complex(const char *re)
+{
+	uint64_t saved[REGEX_MAX_DEPTH];
+	uint64_t cur = 0, last = 0;
+	size_t depth = 0;
+	if (strlen(re) > REGEX_MAX_LEN)
+		return true;
+	for (size_t i = 0; re[i]; i++) {
+		char c = re[i];
+		if (c == '\\' && re[i + 1]) {
+			i++;
+			last = 1;
+			cur = sat_add(cur, 1);
+		} else if (c == '[') {
+			/* a bracket expression is one node; skip to its closing ']' */
+			size_t j = i + 1;
+			if (re[j] == '^')
+				j++;
+			if (re[j] == ']')
+				j++;
+			while (re[j] && re[j] != ']')
+				j++;
+			i = re[j] ? j : j - 1;
+			last = 1;
+			cur = sat_add(cur, 1);
+		} else if (c == '(') {
+			if (depth == REGEX_MAX_DEPTH)
+				return true;
+			saved[depth++] = cur;
+			cur = 0;
+			last = 0;
+		} else if (c == ')' && depth > 0) {
+			last = cur;
+			cur = sat_add(saved[--depth], cur);
+		} else if (c == '|') {
+			last = 0;
+		} else if (c == '*' || c == '+' || c == '?') {
+			cur = sat_add(cur, last);
+			last = sat_mul(last, 2);
+		} else if (c == '{') {
+			uint64_t k = brace_count(re, &i);
+			cur = sat_add(cur, sat_mul(last, k));
+			last = sat_mul(last, sat_add(k, 1));
+		} else {
+			last = 1;
+			cur = sat_add(cur, 1);
+		}
+		if (cur > REGEX_MAX_NODES || last > REGEX_MAX_NODES)
+			return true;
+	}
+	return false;
+}
+
 static int parse_selector(struct parser *p, struct selector *s)
 {
 	size_t vpos;
@@ -297,6 +391,11 @@ static int parse_selector(struct parser *p, struct selector *s)
 	if (r < 0)
 		return r;
 	if (s->op == FILTER_OP_MATCHES) {
+		if (regex_too_complex(s->value))
+			return mkerr(
+				p, vpos,
+				"invalid regular expression '%s': too long or too many repetitions",
+				s->value);
 		int rc = regcomp(&s->re, s->value, REG_EXTENDED | REG_NOSUB);
 		char msg[256];
 		if (rc != 0) {

@@ -128,6 +128,10 @@ static int parse_desc(yajl_val v, const char *field, struct img_desc *d, struct 
 	r = json_uint64(sz, fsize, &d->size, err);
 	if (r < 0)
 		return r;
+	/* OCI and containerd sizes are int64: anything larger could not be written back */
+	if (d->size > INT64_MAX)
+		return wh_err_setx(err, EBADMSG, "%s: %llu is out of range", fsize,
+				   (unsigned long long)d->size);
 	d->media_type = mt ? xstrdup(mt) : NULL;
 	d->digest = xstrdup(digest);
 	yajl_val p = json_get(v, "platform");

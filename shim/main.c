@@ -453,6 +453,23 @@ static int cmd_delete(struct wh_err **err)
 static struct shim shim;
 static struct ttrpc_server *server;
 static char *server_path;
+static struct stat server_path_st; /* the socket file this daemon created */
+
+/*
+ * Removes our socket file, but only while it is still ours: when a container id is reused
+ * quickly, a new shim may already have bound a fresh socket at the same path.
+ */
+static void unlink_server_path(void)
+{
+	struct stat st;
+	if (!server_path)
+		return;
+	if (stat(server_path, &st) == 0 && st.st_dev == server_path_st.st_dev &&
+	    st.st_ino == server_path_st.st_ino)
+		unlink(server_path);
+	free(server_path);
+	server_path = NULL;
+}
 
 static int on_flush_timeout(struct ev_source *s, uint64_t now, void *ud)
 {
@@ -468,8 +485,7 @@ static void on_events_idle(void *ud)
 
 static void on_server_down(struct ttrpc_server *srv, void *ud)
 {
-	if (server_path)
-		unlink(server_path);
+	unlink_server_path();
 	ev_add_timer(shim.loop, NULL, now_mono_ns() + EXIT_FLUSH_NS, on_flush_timeout, NULL);
 	events_on_idle(shim.events, on_events_idle, NULL);
 }
@@ -480,6 +496,9 @@ void shim_request_exit(struct shim *s)
 		return;
 	s->shutting_down = true;
 	log_debug("shutting down");
+	/* Free the path first, so that a new shim for the same id binds a fresh socket rather
+	 * than connecting to this one while it winds down. */
+	unlink_server_path();
 	ttrpc_server_shutdown(server, on_server_down, NULL);
 }
 
@@ -563,6 +582,10 @@ static int serve(struct wh_err **err)
 	}
 	if (r < 0)
 		return r;
+	if (server_path && stat(server_path, &server_path_st) < 0) {
+		free(server_path);
+		server_path = NULL;
+	}
 	events_new(shim.loop, secure_getenv("TTRPC_ADDRESS"), shim.ns, &shim.events);
 	log_debug("serving %s (ns %s, id %s)", SHIM_NAME, shim.ns, shim.id);
 	ready("ok");

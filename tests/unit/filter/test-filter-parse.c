@@ -116,6 +116,28 @@ static void test_regex(void **state)
 	assert_true(matches("name~=|:3\\\\.[0-9]+$|", &alpine));
 	assert_true(matches("name~=\"^docker\\\\.io\"", &alpine));
 	assert_false(matches("labels.nope~=.*", &alpine));
+	/* ordinary repetitions and counts stay accepted */
+	assert_true(matches("name~=^(docker)+\\.io/[a-z]+/b(u|x)*sybox", &busybox));
+	assert_true(matches("name~=\"/[a-z]{2,10}/busy\"", &busybox));
+}
+
+/* glibc's regcomp copies the tree per repetition: stacked or nested ones are refused up front
+ * (found by fuzz-filter: 31 bytes took more than 1 GB). */
+static void test_regex_blowup_refused(void **state)
+{
+	static const char *const bad[] = {
+		"name~=a++++++++++++++++++++++++",
+		"name~=((((((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+",
+		"name~=((a{100}){100}){100}",
+		"name~=a{1000000000}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct wh_err *err = NULL;
+		struct filter *f = NULL;
+		assert_int_equal(filter_parse(bad[i], &f, &err), -EINVAL);
+		assert_non_null(strstr(wh_err_msg(err), "too many repetitions"));
+		wh_err_free(err);
+	}
 }
 
 static void test_and_or(void **state)
@@ -210,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_not_equal_absent),
 		cmocka_unit_test(test_quoted),
 		cmocka_unit_test(test_regex),
+		cmocka_unit_test(test_regex_blowup_refused),
 		cmocka_unit_test(test_and_or),
 		cmocka_unit_test(test_parse_all_is_or),
 		cmocka_unit_test(test_errors_with_position),

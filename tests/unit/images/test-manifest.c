@@ -114,6 +114,9 @@ static void test_malformed(void **state)
 		{"{\"manifests\":[{\"digest\":\"" DA "\"}]}", "manifests[0].size: missing"},
 		{"{\"manifests\":[{\"digest\":\"" DA "\",\"size\":-1}]}", "manifests[0].size"},
 		{"{\"manifests\":[{\"digest\":\"" DA "\",\"size\":\"1\"}]}", "manifests[0].size"},
+		/* found by fuzz-images-manifest: sizes are int64 in OCI and containerd */
+		{"{\"manifests\":[{\"digest\":\"" DA "\",\"size\":9223372036854775808}]}",
+		 "manifests[0].size: 9223372036854775808 is out of range"},
 		{"{\"manifests\":[{\"digest\":\"" DA
 		 "\",\"size\":1,\"platform\":{\"os\":\"linux\"}}]}",
 		 "manifests[0].platform.architecture: missing"},

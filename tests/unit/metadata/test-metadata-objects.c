@@ -172,14 +172,10 @@ static void test_namespaces(void **state)
 static void test_invalid_namespaces(void **state)
 {
 	struct fixture *f = *state;
-	static const char *const bad[] = {"-lead",
-					  "trail-",
-					  "a..b",
-					  "with space",
-					  "a/b",
-					  "ä",
-					  "0123456789012345678901234567890123456789012345678901234"
-					  "5678901234567890123456789"};
+	static const char *const bad[] = {
+		"-lead", "trail-", "a..b", "with space", "a/b", "ä",
+		/* 80 characters: over the 76 allowed */
+		"01234567890123456789012345678901234567890123456789012345678901234567890123456789"};
 	struct meta_image img = {.name = S("x"), .target = {.media_type = S("m"), .digest = DG_A}};
 	cleanup_strv char **got = NULL;
 
