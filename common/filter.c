@@ -4,7 +4,8 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <regex.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -23,8 +24,7 @@ struct selector {
 	size_t npath;
 	enum filter_op op;
 	char *value;
-	regex_t re;
-	bool has_re;
+	pcre2_code *re; /* op MATCHES */
 };
 
 struct conjunction {
@@ -47,8 +47,7 @@ static void selector_release(struct selector *s)
 {
 	strv_free(s->path);
 	free(s->value);
-	if (s->has_re)
-		regfree(&s->re);
+	pcre2_code_free(s->re);
 }
 
 struct filter *filter_free(struct filter *f)
@@ -269,97 +268,55 @@ static int parse_value(struct parser *p, bool alt_quotes, char **ret)
 }
 
 /*
- * glibc's regcomp expands repetitions by copying the parse tree ("a+" becomes "aa*", "x{n}" n
- * copies), so stacked or nested repetitions in a pattern of a few dozen bytes can take gigabytes.
- * Go's RE2, which containerd uses, has no such blow-up. Estimate the expanded size and refuse
- * patterns above REGEX_MAX_NODES before handing them to regcomp.
+ * containerd's ~= is Go's regexp (RE2 syntax, UTF-8, unanchored search, time linear in the
+ * input). PCRE2 is the nearest C library: same syntax for what RE2 has, and its DFA matcher
+ * scans the value once without backtracking, so no pattern can make a match slow. glibc's regcomp
+ * was used before and refused: nested repetitions and empty groups cost it seconds and gigabytes.
+ * Compiled patterns are bounded by PCRE2's own size limit ("regular expression is too large").
+ * A value that is not valid UTF-8 matches no pattern (Go would read bad bytes as U+FFFD).
  */
 #define REGEX_MAX_LEN 1024
-#define REGEX_MAX_NODES 20000
-#define REGEX_MAX_DEPTH 32
+#define REGEX_DFA_WORKSPACE 1024	  /* ints on the stack; retried with ..._BIG on the heap */
+#define REGEX_DFA_WORKSPACE_BIG (1 << 17) /* a pattern needing more matches nothing */
 
-static uint64_t sat_add(uint64_t a, uint64_t b)
+static int compile_regex(struct parser *p, size_t vpos, struct selector *s)
 {
-	return a + b < a ? UINT64_MAX : a + b;
-}
+	int code;
+	PCRE2_SIZE off;
+	PCRE2_UCHAR msg[256];
 
-static uint64_t sat_mul(uint64_t a, uint64_t b)
-{
-	return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
-}
-
-/* Reads "{n}", "{n,}" or "{n,m}" at re[*i] (on the '{'); returns the largest copy count. */
-static uint64_t brace_count(const char *re, size_t *i)
-{
-	uint64_t n = 0, m = 0;
-	bool comma = false, any_m = false;
-	size_t j = *i + 1;
-	for (; re[j] && re[j] != '}'; j++) {
-		if (re[j] == ',') {
-			comma = true;
-		} else if (re[j] >= '0' && re[j] <= '9') {
-			uint64_t *t = comma ? &m : &n;
-			*t = sat_add(sat_mul(*t, 10), (uint64_t)(re[j] - '0'));
-			any_m |= comma;
-		}
+	if (strlen(s->value) > REGEX_MAX_LEN)
+		return mkerr(p, vpos, "invalid regular expression: longer than %d bytes",
+			     REGEX_MAX_LEN);
+	s->re = pcre2_compile((PCRE2_SPTR)s->value, PCRE2_ZERO_TERMINATED,
+			      PCRE2_UTF | PCRE2_NO_AUTO_CAPTURE, &code, &off, NULL);
+	if (!s->re) {
+		if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0)
+			snprintf((char *)msg, sizeof(msg), "error %d", code);
+		return mkerr(p, vpos, "invalid regular expression '%s': %s at offset %zu", s->value,
+			     (char *)msg, (size_t)off);
 	}
-	*i = re[j] ? j : j - 1;
-	if (comma && !any_m)
-		return sat_add(n, 1);
-	return MAX(n, m) ? MAX(n, m) : 1;
+	return 0;
 }
 
-static bool regex_too_complex(const char *re)
+static bool regex_match(pcre2_code *re, const char *value)
 {
-	uint64_t saved[REGEX_MAX_DEPTH];
-	uint64_t cur = 0, last = 0;
-	size_t depth = 0;
-	if (strlen(re) > REGEX_MAX_LEN)
-		return true;
-	for (size_t i = 0; re[i]; i++) {
-		char c = re[i];
-		if (c == '\\' && re[i + 1]) {
-			i++;
-			last = 1;
-			cur = sat_add(cur, 1);
-		} else if (c == '[') {
-			/* a bracket expression is one node; skip to its closing ']' */
-			size_t j = i + 1;
-			if (re[j] == '^')
-				j++;
-			if (re[j] == ']')
-				j++;
-			while (re[j] && re[j] != ']')
-				j++;
-			i = re[j] ? j : j - 1;
-			last = 1;
-			cur = sat_add(cur, 1);
-		} else if (c == '(') {
-			if (depth == REGEX_MAX_DEPTH)
-				return true;
-			saved[depth++] = cur;
-			cur = 0;
-			last = 0;
-		} else if (c == ')' && depth > 0) {
-			last = cur;
-			cur = sat_add(saved[--depth], cur);
-		} else if (c == '|') {
-			last = 0;
-		} else if (c == '*' || c == '+' || c == '?') {
-			cur = sat_add(cur, last);
-			last = sat_mul(last, 2);
-		} else if (c == '{') {
-			uint64_t k = brace_count(re, &i);
-			cur = sat_add(cur, sat_mul(last, k));
-			last = sat_mul(last, sat_add(k, 1));
-		} else {
-			last = 1;
-			cur = sat_add(cur, 1);
-		}
-		if (cur > REGEX_MAX_NODES || last > REGEX_MAX_NODES)
-			return true;
+	int ws[REGEX_DFA_WORKSPACE];
+	pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+	size_t len = strlen(value);
+	int rc;
+
+	if (!md)
+		wh_abort(__FILE__, __LINE__, "out of memory");
+	rc = pcre2_dfa_match(re, (PCRE2_SPTR)value, len, 0, 0, md, NULL, ws, ARRAY_SIZE(ws));
+	if (rc == PCRE2_ERROR_DFA_WSSIZE) {
+		int *big = xnew0(int, REGEX_DFA_WORKSPACE_BIG);
+		rc = pcre2_dfa_match(re, (PCRE2_SPTR)value, len, 0, 0, md, NULL, big,
+				     REGEX_DFA_WORKSPACE_BIG);
+		free(big);
 	}
-	return false;
+	pcre2_match_data_free(md);
+	return rc >= 0;
 }
 
 static int parse_selector(struct parser *p, struct selector *s)
@@ -391,18 +348,8 @@ static int parse_selector(struct parser *p, struct selector *s)
 	if (r < 0)
 		return r;
 	if (s->op == FILTER_OP_MATCHES) {
-		if (regex_too_complex(s->value))
-			return mkerr(
-				p, vpos,
-				"invalid regular expression '%s': too long or too many repetitions",
-				s->value);
-		int rc = regcomp(&s->re, s->value, REG_EXTENDED | REG_NOSUB);
-		char msg[256];
-		if (rc != 0) {
-			regerror(rc, &s->re, msg, sizeof(msg));
-			return mkerr(p, vpos, "invalid regular expression '%s': %s", s->value, msg);
-		}
-		s->has_re = true;
+		if ((r = compile_regex(p, vpos, s)) < 0)
+			return r;
 	}
 	return 0;
 }
@@ -483,7 +430,7 @@ static bool selector_match(const struct selector *s, filter_field_fn *lookup, vo
 	case FILTER_OP_NOT_EQUAL:
 		return !streq(value, s->value);
 	case FILTER_OP_MATCHES:
-		return present && regexec(&s->re, value, 0, NULL, 0) == 0;
+		return present && regex_match(s->re, value);
 	}
 	return false;
 }

@@ -8,7 +8,7 @@
  *   selector  := fieldpath [operator value]        (no operator: the field is present)
  *   fieldpath := field ("." field)*
  *   field     := "quoted" | [A-Za-z0-9_]+
- *   operator  := "==" | "!=" | "~="                (~= is a POSIX extended regex, unanchored)
+ *   operator  := "==" | "!=" | "~="                (~= is a RE2-syntax regex (PCRE2), unanchored)
  *   value     := "quoted" | [^\s,]+                (after ~=, /re/ and |re| quote too)
  *
  * As in containerd an unquoted value runs to ',' or a space and may contain '|' (name~=a|b is

@@ -104,6 +104,7 @@ static int run_plugin(const struct net_cni *cni, const char *type, const struct 
 	char *argv[] = {(char *)type, NULL};
 
 	int in[2] = {-EBADF, -EBADF}, out[2] = {-EBADF, -EBADF}, errp[2] = {-EBADF, -EBADF};
+	cleanup_close int pidfd = -EBADF;
 	/* stdin is a socket so that writing to a plugin that died gives EPIPE, not SIGPIPE. */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) < 0 ||
 	    pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
@@ -136,7 +137,7 @@ static int run_plugin(const struct net_cni *cni, const char *type, const struct 
 	bool timed_out = false, too_big = false, exited = false;
 	/* Once the plugin has exited, what it wrote is drained and a descendant that kept its
 	 * stdout open is not waited for. */
-	cleanup_close int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	while (out[0] >= 0 || errp[0] >= 0) {
 		struct pollfd pf[4] = {{.fd = in[0], .events = POLLOUT},
 				       {.fd = out[0], .events = POLLIN},

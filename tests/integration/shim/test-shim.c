@@ -61,8 +61,10 @@ static void t_output(struct h_env *e)
 	struct h_shim s;
 	cleanup_free char *f =
 		args_filter("[\"sh\",\"-c\",\"seq 1 150000; echo to-stderr >&2; exit 42\"]");
-	if (h_shim_start(e, "out", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "out", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	cleanup_free char *op = NULL, *ep = NULL;
 	int ofd = h_fifo(e, "out-stdout", &op), efd = h_fifo(e, "out-stderr", &ep);
 	uint32_t pid = 0, st = 0;
@@ -97,7 +99,6 @@ static void t_output(struct h_env *e)
 	strbuf_release(&want);
 	close(ofd);
 	close(efd);
-out:
 	h_shim_release(&s);
 }
 
@@ -108,8 +109,10 @@ static void t_exec_kill(struct h_env *e)
 	/* An init ignores SIGTERM without a handler (pid 1 of its namespace): give it one. */
 	cleanup_free char *f = args_filter(
 		"[\"sh\",\"-c\",\"trap \\\"exit 143\\\" TERM; while :; do sleep 0.1; done\"]");
-	if (h_shim_start(e, "exk", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "exk", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	cleanup_free char *op = NULL;
 	int ofd = h_fifo(e, "exk-x1-stdout", &op);
 	uint32_t pid = 0, xpid = 0, st = 0;
@@ -174,7 +177,6 @@ static void t_exec_kill(struct h_env *e)
 	      "events '%s'", evs);
 	strbuf_release(&out);
 	close(ofd);
-out:
 	h_shim_release(&s);
 }
 
@@ -182,8 +184,10 @@ static void t_pause_resume(struct h_env *e)
 {
 	struct h_shim s;
 	cleanup_free char *f = args_filter("[\"sleep\",\"1000\"]");
-	if (h_shim_start(e, "pr", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "pr", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	uint32_t st = 0;
 	CHECK(h_create(&s, NULL, NULL, NULL, false, NULL) >= 0, "create");
 	CHECK(h_start(&s, NULL, NULL) >= 0, "start");
@@ -204,7 +208,6 @@ static void t_pause_resume(struct h_env *e)
 	h_events_wait(e, 6, 10);
 	cleanup_free char *evs = event_list(e);
 	CHECK(streq(evs, "create start paused resumed exit:pr:137 delete"), "events '%s'", evs);
-out:
 	h_shim_release(&s);
 }
 
@@ -215,8 +218,10 @@ static void t_tty(struct h_env *e)
 	cleanup_free char *f = args_filter(
 		"[\"sh\",\"-c\",\"test -t 0 && test -t 1 && echo is-a-tty; read l; stty size; "
 		"echo got:$l\"] | .process.terminal = true");
-	if (h_shim_start(e, "tty", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "tty", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	cleanup_free char *ip = path_join(e->tmp, "tty-stdin");
 	cleanup_free char *op = NULL;
 	mkfifo(ip, 0700);
@@ -244,7 +249,6 @@ static void t_tty(struct h_env *e)
 	strbuf_release(&out);
 	close(ifd);
 	close(ofd);
-out:
 	h_shim_release(&s);
 }
 
@@ -253,8 +257,10 @@ static void t_closeio(struct h_env *e)
 {
 	struct h_shim s;
 	cleanup_free char *f = args_filter("[\"cat\"]");
-	if (h_shim_start(e, "cio", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "cio", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	cleanup_free char *ip = path_join(e->tmp, "cio-stdin");
 	cleanup_free char *op = NULL;
 	mkfifo(ip, 0700);
@@ -287,7 +293,6 @@ static void t_closeio(struct h_env *e)
 	strbuf_release(&in);
 	strbuf_release(&out);
 	close(ofd);
-out:
 	h_shim_release(&s);
 }
 
@@ -298,8 +303,10 @@ static void t_oom(struct h_env *e)
 	cleanup_free char *f =
 		args_filter("[\"sh\",\"-c\",\"x=0123456789; while true; do x=$x$x; done\"] | "
 			    ".linux.resources.memory = {\"limit\": 16777216, \"swap\": 16777216}");
-	if (h_shim_start(e, "oom", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "oom", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	uint32_t st = 0;
 	CHECK(h_create(&s, NULL, NULL, NULL, false, NULL) >= 0, "create");
 	CHECK(h_start(&s, NULL, NULL) >= 0, "start");
@@ -319,7 +326,6 @@ static void t_oom(struct h_env *e)
 	}
 	CHECK(ex >= 0, "no exit event");
 	finish(&s);
-out:
 	h_shim_release(&s);
 }
 
@@ -329,8 +335,10 @@ static void t_update_stats(struct h_env *e)
 	struct h_shim s;
 	cleanup_free char *f =
 		args_filter("[\"sleep\",\"1000\"] | .linux.cgroupsPath = \"/shim-it-upd\"");
-	if (h_shim_start(e, "upd", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "upd", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	uint32_t st = 0;
 	CHECK(h_create(&s, NULL, NULL, NULL, false, NULL) >= 0, "create");
 	CHECK(h_start(&s, NULL, NULL) >= 0, "start");
@@ -377,7 +385,6 @@ static void t_update_stats(struct h_env *e)
 	CHECK(h_kill(&s, NULL, SIGKILL, false) >= 0, "kill");
 	CHECK(h_wait(&s, NULL, -1, NULL, &st) >= 0 && st == 137, "exit %u", st);
 	finish(&s);
-out:
 	h_shim_release(&s);
 }
 
@@ -386,8 +393,10 @@ static void t_errors(struct h_env *e)
 {
 	struct h_shim s;
 	cleanup_free char *f = args_filter("[\"sleep\",\"1000\"]");
-	if (h_shim_start(e, "errs", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "errs", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	T(StateResponse) *sr = NULL;
 	CHECK(h_state(&s, NULL, &sr) == -ENOENT, "state before create is not NotFound");
 	CHECK(h_create(&s, NULL, NULL, NULL, false, NULL) >= 0, "create");
@@ -413,7 +422,6 @@ static void t_errors(struct h_env *e)
 	CHECK(h_kill(&s, NULL, SIGKILL, false) >= 0, "kill");
 	CHECK(h_wait(&s, NULL, -1, NULL, &st) >= 0 && st == 137, "exit %u", st);
 	finish(&s);
-out:
 	h_shim_release(&s);
 }
 
@@ -425,8 +433,10 @@ static void t_detach_and_retry(struct h_env *e)
 {
 	struct h_shim s;
 	cleanup_free char *f = args_filter("[\"sh\",\"-c\",\"read x; exit 7\"]");
-	if (h_shim_start(e, "det", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "det", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	cleanup_free char *stat = NULL, *path = xasprintf("/proc/%d/stat", (int)s.pid);
 	read_file(path, 4096, &stat, NULL);
 	int ppid = -1, sid = -1;
@@ -434,7 +444,6 @@ static void t_detach_and_retry(struct h_env *e)
 	if (rp)
 		sscanf(rp + 2, "%*c %d %*d %d", &ppid, &sid);
 	CHECK(ppid != getpid() && sid == s.pid, "shim ppid %d sid %d", ppid, sid);
-	cleanup_free char *fdp = xasprintf("/proc/%d/fd", (int)s.pid);
 	cleanup_free char *fd3 = xasprintf("/proc/%d/fd/0", (int)s.pid);
 	char link[256] = "";
 	readlink(fd3, link, sizeof(link) - 1);
@@ -466,7 +475,6 @@ static void t_detach_and_retry(struct h_env *e)
 		usleep(20000);
 	CHECK(!h_alive(s.pid), "shim alive after Shutdown");
 	close(ifd);
-out:
 	h_shim_release(&s);
 }
 
@@ -475,8 +483,10 @@ static void t_delete_cmd(struct h_env *e)
 {
 	struct h_shim s;
 	cleanup_free char *f = args_filter("[\"sleep\",\"1000\"]");
-	if (h_shim_start(e, "dead", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "dead", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	uint32_t pid = 0;
 	CHECK(h_create(&s, NULL, NULL, NULL, false, &pid) >= 0, "create");
 	CHECK(h_start(&s, NULL, NULL) >= 0, "start");
@@ -499,7 +509,6 @@ static void t_delete_cmd(struct h_env *e)
 	for (int i = 0; i < 100 && h_alive((pid_t)pid); i++)
 		usleep(20000);
 	CHECK(!h_alive((pid_t)pid), "container init %u survived delete", pid);
-out:
 	h_shim_release(&s);
 }
 
@@ -515,8 +524,10 @@ static void t_logger(struct h_env *e)
 		return;
 	cleanup_free char *f =
 		args_filter("[\"sh\",\"-c\",\"echo to-logger; echo err-logger >&2; exit 4\"]");
-	if (h_shim_start(e, "logid", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "logid", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	cleanup_free char *uri = xasprintf("binary://%s?dir=%s", script, e->tmp);
 	uint32_t st = 0;
 	CHECK(h_create(&s, NULL, uri, uri, false, NULL) >= 0, "create with a binary logger");
@@ -539,7 +550,6 @@ static void t_logger(struct h_env *e)
 	CHECK(o && streq(o, "to-logger\n"), "logger stdout '%s'", o ? o : "(none)");
 	CHECK(r && streq(r, "err-logger\n"), "logger stderr '%s'", r ? r : "(none)");
 	finish(&s);
-out:
 	h_shim_release(&s);
 }
 
@@ -592,8 +602,10 @@ static void t_host_pidns(struct h_env *e)
 	cleanup_free char *f =
 		args_filter("[\"sh\",\"-c\",\"sleep 1000 & echo bg:$!; read l; exit 5\"] | "
 			    ".linux.namespaces |= map(select(.type != \"pid\"))");
-	if (h_shim_start(e, "hpid", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "hpid", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	cleanup_free char *ip = path_join(e->tmp, "hpid-stdin");
 	cleanup_free char *op = NULL;
 	mkfifo(ip, 0700);
@@ -621,7 +633,6 @@ static void t_host_pidns(struct h_env *e)
 	strbuf_release(&out);
 	close(ifd);
 	close(ofd);
-out:
 	h_shim_release(&s);
 }
 
@@ -630,8 +641,10 @@ static void t_create_fails(struct h_env *e)
 {
 	struct h_shim s;
 	cleanup_free char *f = args_filter("[\"/no/such/binary\"]");
-	if (h_shim_start(e, "bad", f, &s) < 0)
-		goto out;
+	if (h_shim_start(e, "bad", f, &s) < 0) {
+		h_shim_release(&s);
+		return;
+	}
 	T(CreateTaskRequest) rq = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
 	rq.id = s.id;
 	rq.bundle = s.bundle;
@@ -660,7 +673,6 @@ static void t_create_fails(struct h_env *e)
 	for (int i = 0; i < 250 && h_alive(s.pid); i++)
 		usleep(20000);
 	CHECK(!h_alive(s.pid), "shim alive after Shutdown");
-out:
 	h_shim_release(&s);
 }
 
@@ -672,8 +684,10 @@ static void t_group(struct h_env *e)
 			".annotations[\"io.containerd.runc.v2.group\"] = \"grp\"";
 	bool ok_a = h_shim_start(e, "ga", f, &a) >= 0;
 	bool ok_b = ok_a && h_shim_start(e, "gb", f, &b) >= 0;
-	if (!ok_b)
-		goto out;
+	if (!ok_b) {
+		h_shim_release(&a);
+		return;
+	}
 	CHECK(streq(a.address, b.address) && a.pid == b.pid, "group members got '%s' and '%s'",
 	      a.address, b.address);
 	uint32_t st;
@@ -696,9 +710,7 @@ static void t_group(struct h_env *e)
 	CHECK(h_kill(&b, NULL, SIGKILL, false) >= 0, "kill gb");
 	CHECK(h_wait(&b, NULL, -1, NULL, &st) >= 0 && st == 137, "gb exit %u", st);
 	finish(&b);
-out:
-	if (ok_b)
-		h_shim_release(&b);
+	h_shim_release(&b);
 	h_shim_release(&a);
 }
 

@@ -65,7 +65,7 @@ static struct {
 		}                                                                       \
 	} while (0)
 
-static int sh(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static int sh(const char *fmt, ...)
 {
 	va_list ap;
 	char *cmd;

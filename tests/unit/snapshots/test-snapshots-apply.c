@@ -472,7 +472,6 @@ static void test_hostile(void **state)
 			cleanup_free char *base_after = tree_manifest(base);
 			cleanup_free char *b1 = xstrdup(base_before);
 			/* compare only the top-level names */
-			cleanup_free char *top = NULL;
 			{
 				struct strbuf s1 = STRBUF_INIT, s2 = STRBUF_INIT;
 				for (char *l = base_before; *l;) {
@@ -543,7 +542,6 @@ static void test_diff_roundtrip(void **state)
 		assert_string_equal(dg, d.digest);
 		lseek(fd, 0, SEEK_SET);
 		cleanup_free char *b = fresh("rt-b");
-		cleanup_close int bfd = open(b, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		struct layer_apply_result res;
 		struct wh_mount_list m = {0};
 		char *o[] = {(char *)"rw", (char *)"rbind", NULL};
