@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * images pull|push|ls|rm|tag|import|export|check. Pull, push, import and export go through
+ * images pull|push|ls|rm|tag|import|export|check|usage. Pull, push, import and export go through
  * wharfd's Transfer service (the daemon does the work); pull shows progress bars on a terminal
  * by polling the content store's active ingests, as ctr does, and plain lines otherwise.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,7 +309,7 @@ static int img_push(struct cmd_ctx *x, int argc, char **argv)
 	return 0;
 }
 
-static void image_json(yajl_gen g, const Containerd__Services__Images__V1__Image *im)
+static void image_json(yajl_gen g, const Containerd__Services__Images__V1__Image *im, int64_t size)
 {
 	cleanup_free char *created = cmd_fmt_time(im->created_at);
 
@@ -317,8 +318,10 @@ static void image_json(yajl_gen g, const Containerd__Services__Images__V1__Image
 	if (im->target) {
 		json_gen_kv_str(g, "mediaType", im->target->media_type);
 		json_gen_kv_str(g, "digest", im->target->digest);
-		json_gen_kv_int(g, "size", im->target->size);
+		json_gen_kv_int(g, "targetSize", im->target->size);
 	}
+	/* The image's usage for this host (ctl_usage_of); -1 when it cannot be computed. */
+	json_gen_kv_int(g, "size", size);
 	json_gen_kv_str(g, "createdAt", created);
 	json_gen_str(g, "labels");
 	yajl_gen_map_open(g);
@@ -337,6 +340,19 @@ static const char *short_type(const char *mt)
 	if (str_startswith(mt, "application/vnd.docker.distribution."))
 		return mt + strlen("application/vnd.docker.distribution.");
 	return mt;
+}
+
+/* The image's usage for this host's platform, -1 ("-") when a blob is missing or bad. */
+static int64_t image_size(struct ctl_client *c, const Containerd__Services__Images__V1__Image *im)
+{
+	struct wh_err *e = NULL;
+	int64_t size = -1;
+
+	if (!im->target || !im->target->digest ||
+	    ctl_usage_of(c, im->target->digest, NULL, &size, &e) < 0)
+		size = -1;
+	wh_err_free(e);
+	return size;
 }
 
 static int img_ls(struct cmd_ctx *x, int argc, char **argv)
@@ -361,15 +377,16 @@ static int img_ls(struct cmd_ctx *x, int argc, char **argv)
 
 		yajl_gen_array_open(g);
 		for (size_t i = 0; i < resp->n_images; i++)
-			image_json(g, resp->images[i]);
+			image_json(g, resp->images[i], image_size(c, resp->images[i]));
 		yajl_gen_array_close(g);
 		cleanup_free char *s = json_gen_finish(g, NULL);
 		printf("%s\n", s);
 		return 0;
 	}
-	struct ctl_table *t = ctl_table_new(5);
+	struct ctl_table *t = ctl_table_new(6);
 	if (!o.quiet)
-		ctl_table_add(t, (const char *[]){"REF", "TYPE", "DIGEST", "CREATED", "LABELS"});
+		ctl_table_add(
+			t, (const char *[]){"REF", "TYPE", "DIGEST", "SIZE", "CREATED", "LABELS"});
 	for (size_t i = 0; i < resp->n_images; i++) {
 		Containerd__Services__Images__V1__Image *im = resp->images[i];
 		struct strbuf l = STRBUF_INIT;
@@ -382,10 +399,11 @@ static int img_ls(struct cmd_ctx *x, int argc, char **argv)
 			strbuf_addf(&l, "%s%s=%s", j ? "," : "", im->labels[j]->key,
 				    im->labels[j]->value);
 		cleanup_free char *created = cmd_fmt_time(im->created_at);
-		ctl_table_add(t, (const char *[]){
-					 im->name,
-					 short_type(im->target ? im->target->media_type : NULL),
-					 im->target ? im->target->digest : NULL, created, l.buf});
+		cleanup_free char *size = ctl_fmt_size(image_size(c, im));
+		ctl_table_add(
+			t, (const char *[]){
+				   im->name, short_type(im->target ? im->target->media_type : NULL),
+				   im->target ? im->target->digest : NULL, size, created, l.buf});
 		strbuf_release(&l);
 	}
 	cleanup_free char *s = ctl_table_render(t);
@@ -727,6 +745,39 @@ static int img_check(struct cmd_ctx *x, int argc, char **argv)
 	return rc;
 }
 
+static int img_usage(struct cmd_ctx *x, int argc, char **argv)
+{
+	struct xfer_opts o = {0};
+	struct ctl_platform plat = {0};
+	struct ctl_client *c;
+	struct wh_err *e = NULL;
+	int64_t size = 0;
+	int r;
+
+	if (parse_xfer(argc, argv, &o)) {
+		xfer_release(&o);
+		return 1;
+	}
+	if (!o.rest[0] || o.rest[1] || (o.has_plat && o.all_platforms)) {
+		xfer_release(&o);
+		return cmd_failf("usage: images usage [--platform OS/ARCH[/VARIANT] | "
+				 "--all-platforms] NAME");
+	}
+	if (!(c = cmd_client(x))) {
+		xfer_release(&o);
+		return 1;
+	}
+	if (o.has_plat)
+		plat = (struct ctl_platform){o.plat.os, o.plat.architecture, o.plat.variant};
+	r = ctl_image_usage(c, o.rest[0], o.has_plat || o.all_platforms ? &plat : NULL, &size, &e);
+	xfer_release(&o);
+	if (r < 0)
+		return cmd_fail(e);
+	cleanup_free char *human = ctl_fmt_size(size);
+	printf("%" PRId64 " (%s)\n", size, human);
+	return 0;
+}
+
 int cmd_images(struct cmd_ctx *x, int argc, char **argv)
 {
 	static const struct cmd_sub subs[] = {
@@ -734,7 +785,7 @@ int cmd_images(struct cmd_ctx *x, int argc, char **argv)
 		{"ls", "list", img_ls},	      {"rm", "remove", img_rm},
 		{"tag", NULL, img_tag},	      {"import", NULL, img_import},
 		{"export", NULL, img_export}, {"check", NULL, img_check},
-		{NULL, NULL, NULL},
+		{"usage", NULL, img_usage},   {NULL, NULL, NULL},
 	};
 	return cmd_dispatch(x, "images", subs, argc, argv);
 }

@@ -195,6 +195,22 @@ const char *ctl_host_arch(void);
 int ctl_index_pick(const char *json, size_t len, const char *arch, char **ret_digest,
 		   char **ret_media_type, struct wh_err **err);
 
+/* A platform to select from an index. os NULL (in a non-NULL ctl_platform): every platform. */
+struct ctl_platform {
+	const char *os, *arch, *variant; /* variant NULL or "": any */
+};
+/*
+ * containerd's image.Usage: the sum of the sizes of the image's target (index or manifest), the
+ * manifests selected from indexes (plat NULL: linux/<this host's arch>) and their config and
+ * layer blobs, each digest counted once. Manifests and indexes are read through the content
+ * service; config and layer sizes are their descriptors'. -ENOENT with `image "NAME" not found`.
+ */
+int ctl_image_usage(struct ctl_client *c, const char *name, const struct ctl_platform *plat,
+		    int64_t *ret_size, struct wh_err **err);
+/* The same from a target digest (an image record's). */
+int ctl_usage_of(struct ctl_client *c, const char *target_digest, const struct ctl_platform *plat,
+		 int64_t *ret_size, struct wh_err **err);
+
 /* ---- fmt.c ---- */
 
 /* Human sizes: "1.2 MiB", "512 B". Caller frees. */

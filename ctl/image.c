@@ -217,6 +217,135 @@ static int read_manifest(struct ctl_client *c, struct ctl_image *img, struct wh_
 	return 0;
 }
 
+/* Whether an index entry is for os/arch[/variant]; an entry without a platform matches all. */
+static bool platform_matches(yajl_val m, const char *os, const char *arch, const char *variant)
+{
+	yajl_val p = json_get(m, "platform");
+	const char *o = NULL, *a = NULL, *v = NULL;
+
+	if (!p)
+		return true;
+	if (json_get_string_opt(p, "os", "platform.os", &o, NULL) < 0 ||
+	    json_get_string_opt(p, "architecture", "platform.architecture", &a, NULL) < 0 ||
+	    json_get_string_opt(p, "variant", "platform.variant", &v, NULL) < 0)
+		return false;
+	if (!o || !a || !streq(o, os) || !streq(a, arch))
+		return false;
+	return !variant || !*variant || (v && streq(v, variant));
+}
+
+struct usage_walk {
+	struct ctl_client *c;
+	const struct ctl_platform *plat; /* NULL: every manifest */
+	char **seen;			 /* digests counted */
+	int64_t total;
+};
+
+/* Adds size once per digest (containerd's Usage counts each blob once). */
+static void usage_add(struct usage_walk *w, const char *digest, int64_t size)
+{
+	if (strv_contains(w->seen, digest))
+		return;
+	strv_push(&w->seen, digest);
+	w->total += size;
+}
+
+static int usage_desc(struct usage_walk *w, yajl_val desc, const char *what, struct wh_err **err)
+{
+	const char *d = NULL;
+	yajl_val sz = json_get(desc, "size");
+
+	if (json_get_string(desc, "digest", "digest", &d, err) < 0)
+		return wh_err_wrap(err, -EINVAL, "%s", what);
+	if (!YAJL_IS_INTEGER(sz) || YAJL_GET_INTEGER(sz) < 0)
+		return wh_err_setx(err, EINVAL, "%s %s: no valid size", what, d);
+	usage_add(w, d, YAJL_GET_INTEGER(sz));
+	return 0;
+}
+
+/* Reads the manifest or index at digest (its size is what was read) and walks its children. */
+static int usage_walk(struct usage_walk *w, const char *digest, int depth, struct wh_err **err)
+{
+	cleanup_free char *doc = NULL;
+	cleanup(yajl_valp) yajl_val root = NULL;
+	yajl_val ms, layers;
+	size_t len, picked = 0;
+	int r;
+
+	if (depth > 3)
+		return wh_err_setx(err, ELOOP, "image index nested too deep");
+	if ((r = ctl_content_read(w->c, digest, MAX_DOC, &doc, &len, err)) < 0)
+		return r == -ENOENT ? wh_err_setx(err, ENOENT, "blob %s: not in the content store",
+						  digest)
+				    : r;
+	if ((r = json_parse(doc, len, &root, err)) < 0)
+		return wh_err_wrap(err, r, "manifest %s", digest);
+	usage_add(w, digest, (int64_t)len);
+	if ((ms = json_get(root, "manifests"))) {
+		if (!YAJL_IS_ARRAY(ms))
+			return wh_err_setx(err, EINVAL, "index %s: manifests is not an array",
+					   digest);
+		for (size_t i = 0; i < ms->u.array.len; i++) {
+			yajl_val m = ms->u.array.values[i];
+			const char *d = NULL;
+
+			if (w->plat &&
+			    !platform_matches(m, w->plat->os, w->plat->arch, w->plat->variant))
+				continue;
+			if (json_get_string(m, "digest", "manifests[].digest", &d, err) < 0)
+				return wh_err_wrap(err, -EINVAL, "index %s", digest);
+			if ((r = usage_walk(w, d, depth + 1, err)) < 0)
+				return r;
+			picked++;
+		}
+		if (!picked && w->plat)
+			return wh_err_setx(err, ENOENT, "image index has no manifest for %s/%s%s%s",
+					   w->plat->os, w->plat->arch,
+					   w->plat->variant && *w->plat->variant ? "/" : "",
+					   w->plat->variant ? w->plat->variant : "");
+		return 0;
+	}
+	if ((r = usage_desc(w, json_get(root, "config"), "config", err)) < 0)
+		return wh_err_wrap(err, r, "manifest %s", digest);
+	layers = json_get(root, "layers");
+	if (layers && !YAJL_IS_ARRAY(layers))
+		return wh_err_setx(err, EINVAL, "manifest %s: layers is not an array", digest);
+	for (size_t i = 0; layers && i < layers->u.array.len; i++)
+		if ((r = usage_desc(w, layers->u.array.values[i], "layer", err)) < 0)
+			return wh_err_wrap(err, r, "manifest %s", digest);
+	return 0;
+}
+
+int ctl_usage_of(struct ctl_client *c, const char *target_digest, const struct ctl_platform *plat,
+		 int64_t *ret_size, struct wh_err **err)
+{
+	struct ctl_platform host = {.os = "linux", .arch = ctl_host_arch()};
+	struct usage_walk w = {.c = c, .plat = plat ? plat : &host};
+	int r;
+
+	if (plat && !plat->os)
+		w.plat = NULL; /* every platform */
+	r = usage_walk(&w, target_digest, 0, err);
+	strv_free(w.seen);
+	if (r < 0)
+		return r;
+	*ret_size = w.total;
+	return 0;
+}
+
+int ctl_image_usage(struct ctl_client *c, const char *name, const struct ctl_platform *plat,
+		    int64_t *ret_size, struct wh_err **err)
+{
+	struct ctl_image img = {0};
+	int r;
+
+	if ((r = get_target(c, name, &img, err)) >= 0 &&
+	    (r = ctl_usage_of(c, img.target_digest, plat, ret_size, err)) < 0)
+		r = wh_err_wrap(err, r, "image \"%s\"", img.name);
+	ctl_image_release(&img);
+	return r;
+}
+
 int ctl_image_resolve(struct ctl_client *c, const char *name, struct ctl_image *ret,
 		      struct wh_err **err)
 {

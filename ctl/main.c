@@ -34,7 +34,7 @@ static void usage(FILE *f)
 		"Commands:\n"
 		"  version\n"
 		"  namespaces ls|create|rm|label\n"
-		"  images pull|push|ls|rm|tag|import|export|check\n"
+		"  images pull|push|ls|rm|tag|import|export|check|usage\n"
 		"  containers create|ls|info|rm\n"
 		"  tasks start|ls|kill|exec|attach|ps|pause|resume|metrics|delete\n"
 		"  snapshots ls|rm\n"

@@ -51,6 +51,41 @@ expect_fail() {
 	fi
 }
 
+# layout_usage DIR [host|all|OS/ARCH]: an image's usage summed from an OCI layout's files
+# (index.json's first entry: an index walked to the platform, manifest + config + layers, each
+# digest once), independently of wharfctl.
+layout_usage() {
+	python3 - "$1" "${2:-host}" <<'PYEOF'
+import json, os, platform, sys
+root, want = sys.argv[1], sys.argv[2]
+if want == "host":
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    want = "linux/" + arch
+seen = set()
+def once(digest, size):
+    if digest in seen:
+        return 0
+    seen.add(digest)
+    return size
+def blob(d):
+    return os.path.join(root, "blobs", *d["digest"].split(":"))
+def match(m):
+    if want == "all" or "platform" not in m:
+        return True
+    return want == m["platform"]["os"] + "/" + m["platform"]["architecture"]
+def walk(d):
+    size = os.path.getsize(blob(d))
+    assert size == d["size"], d
+    doc = json.load(open(blob(d)))
+    total = once(d["digest"], size)
+    if "manifests" in doc:
+        return total + sum(walk(m) for m in doc["manifests"] if match(m))
+    total += once(doc["config"]["digest"], doc["config"]["size"])
+    return total + sum(once(l["digest"], l["size"]) for l in doc["layers"])
+print(walk(json.load(open(os.path.join(root, "index.json")))["manifests"][0]))
+PYEOF
+}
+
 cli_tests() {
 	local sock=/tmp/ctl-nonexistent-$$.sock
 	expect_fail "no daemon" 1 "wharfctl: cannot connect to $sock: is wharfd running?" \
@@ -149,6 +184,54 @@ e2e_tests() {
 	expect_out "ls json" "\"name\": \"$img\"" "$W" images ls --format json
 	expect_out "check" "complete (2/2)" "$W" images check
 	expect_out "check json" '"complete": true' "$W" images check --format json
+	# images usage: the OCI layout's own sizes, summed here from its files (index.json ->
+	# manifest blob + config + layers, an index walked to linux/<host arch>).
+	local want got
+	want=$(layout_usage "$T/fx/oci")
+	checks=$((checks + 1))
+	got=$("$W" -n layout images usage latest 2>&1)
+	[ -n "$want" ] && [ "${got%% *}" = "$want" ] || fail "images usage: '$got', expected $want"
+	checks=$((checks + 1))
+	got=$("$W" -n layout images usage --platform "linux/$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')" latest 2>&1)
+	[ "${got%% *}" = "$want" ] || fail "images usage --platform: '$got', expected $want"
+	checks=$((checks + 1))
+	got=$("$W" -n layout images usage --all-platforms latest 2>&1)
+	[ "${got%% *}" = "$want" ] || fail "images usage --all-platforms: '$got', expected $want"
+	# A two-platform index (this host's and one other): its own size, the chosen platform's
+	# manifest, config and layers; --all-platforms counts both, shared blobs once.
+	local mp other
+	other=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["manifests"][1]["platform"]["architecture"])' "$T/fx/multiplatform/blobs/sha256/$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"].split(":")[1])' "$T/fx/multiplatform/index.json")")
+	expect_out "import multiplatform" "sha256:" "$W" -n mp images import "$T/fx/multiplatform"
+	mp=$("$W" -n mp images ls -q | head -1)
+	for p in host "linux/$other" all; do
+		checks=$((checks + 1))
+		want=$(layout_usage "$T/fx/multiplatform" "$p")
+		case $p in
+		host) got=$("$W" -n mp images usage "$mp" 2>&1) ;;
+		all) got=$("$W" -n mp images usage --all-platforms "$mp" 2>&1) ;;
+		*) got=$("$W" -n mp images usage --platform "$p" "$mp" 2>&1) ;;
+		esac
+		[ -n "$want" ] && [ "${got%% *}" = "$want" ] ||
+			fail "images usage ($p) of the index: '$got', expected $want"
+	done
+	[ "$(layout_usage "$T/fx/multiplatform" all)" -gt "$(layout_usage "$T/fx/multiplatform" host)" ] ||
+		fail "multiplatform fixture: all platforms not larger than one"
+	expect_fail "usage other platform" 1 "no manifest for linux/nosucharch" \
+		"$W" -n mp images usage --platform linux/nosucharch "$mp"
+	expect_fail "usage bad platform" 1 "--platform 'x': expected OS/ARCH" \
+		"$W" -n mp images usage --platform x "$mp"
+	expect_fail "usage missing" 1 'wharfctl: image "nosuch:1" not found' \
+		"$W" images usage nosuch:1
+	expect_fail "usage no name" 1 "usage: images usage" "$W" images usage
+	expect_out "ls SIZE column" "SIZE" "$W" images ls
+	want=$(layout_usage "$T/fx/oci")
+	checks=$((checks + 1))
+	got=$("$W" -n layout images ls --format json | python3 -c \
+		'import json, sys; print(json.load(sys.stdin)[0]["size"])')
+	[ "$got" = "$want" ] || fail "images ls json size: '$got', expected $want"
+	checks=$((checks + 1))
+	got=$("$W" images ls | awk -v img="$img" '$1 == img { print $4, $5 }')
+	[[ "$got" == *iB || "$got" == *" B" ]] || fail "images ls SIZE cell: '$got'"
 	expect_out "content ls" "sha256:" "$W" content ls
 	local blob
 	for blob in $("$W" content ls -q); do
@@ -387,7 +470,7 @@ e2e)
 	# wharfctl makes its fifo dirs there: inside the test's dir.
 	export XDG_RUNTIME_DIR=$T/run
 	mkdir -p "$XDG_RUNTIME_DIR"
-	"$FIXTURE" "$T/fx" >/dev/null || {
+	"$FIXTURE" --extra "$T/fx" >/dev/null || {
 		echo "fixture build failed" >&2
 		exit 1
 	}
