@@ -11,6 +11,8 @@
 #include "common/common.h"
 #include "images/images.h"
 
+DEFINE_CLEANUP(CURL *, curl_easy_cleanup)
+
 char *img_base64_encode(const void *data, size_t len);
 int img_base64_decode(const char *s, char **ret, size_t *ret_len);
 
@@ -51,7 +53,6 @@ struct img_client {
 	char *user, *pass, *ca_file, *user_agent, *docker_config, *hosts_dir;
 	char **plain_http;
 	CURLM *multi;
-	CURL *token_easy;
 	struct img_host_config *cfgs;
 	size_t n_cfgs, cap_cfgs;
 	struct img_host_rt **hosts;

@@ -55,8 +55,7 @@ int img_client_new(const struct img_client_opts *o, struct img_client **ret, str
 	if (!c->o.backoff_ms)
 		c->o.backoff_ms = 200;
 	c->multi = curl_multi_init();
-	c->token_easy = curl_easy_init();
-	if (!c->multi || !c->token_easy) {
+	if (!c->multi) {
 		img_client_free(c);
 		return wh_err_setx(err, ENOMEM, "curl_multi_init failed");
 	}
@@ -106,8 +105,6 @@ struct img_client *img_client_free(struct img_client *c)
 	free(c->tokens);
 	if (c->multi)
 		curl_multi_cleanup(c->multi);
-	if (c->token_easy)
-		curl_easy_cleanup(c->token_easy);
 	free(c->user);
 	free(c->pass);
 	free(c->ca_file);
@@ -673,8 +670,14 @@ static void req_start(struct img_client *c, struct img_req *r)
 		return;
 	}
 	r->sent_auth = auth != NULL;
-	if (!r->easy)
-		r->easy = curl_easy_init();
+	/* A fresh handle per attempt, not curl_easy_reset: curl 7.88 keeps a pointer to the last
+	 * header of the previous response across a reset and follows it when the next response
+	 * opens with a folded header line (use after free, found by fuzz-images-registry).
+	 * Connections are the multi handle's, so they are still reused. */
+	if (r->easy)
+		curl_easy_cleanup(r->easy);
+	if (!(r->easy = curl_easy_init()))
+		wh_abort(__FILE__, __LINE__, "out of memory");
 	r->sent_https = str_startswith(url, "https://");
 	req_reset_response(r);
 	setup_easy(c, r, url, auth);

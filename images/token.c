@@ -176,13 +176,15 @@ static void url_add_param(struct strbuf *u, CURL *e, const char *k, const char *
 static int token_fetch(struct img_client *c, struct img_req *r, const struct auth_state *a,
 		       const char *scope, const char *key, struct wh_err **err)
 {
-	CURL *e = c->token_easy;
+	/* A handle per fetch: see the note on curl_easy_reset in registry.c. */
+	cleanup(curl_easy_cleanupp) CURL *e = curl_easy_init();
 	cleanup_strbuf struct strbuf url = STRBUF_INIT, body = STRBUF_INIT;
 	const char *user = NULL, *pass = NULL;
 	int have = img_host_creds(c, r->host, &user, &pass, err);
 	if (have < 0)
 		return have;
-	curl_easy_reset(e);
+	if (!e)
+		return wh_err_setx(err, ENOMEM, "curl_easy_init failed");
 	strbuf_adds(&url, a->realm);
 	if (a->service)
 		url_add_param(&url, e, "service", a->service);
