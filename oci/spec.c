@@ -353,7 +353,7 @@ int oci_process_parse(yajl_val v, const char *field, struct oci_process *p, stru
 			}
 		}
 		if (json_get(user, "umask")) {
-			uint32_t um;
+			uint32_t um = 0;
 			r = parse_u32(user, "umask", f, &um, err);
 			if (r < 0)
 				return r;

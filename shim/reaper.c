@@ -2,8 +2,10 @@
 /*
  * The reaper: the shim is the child subreaper of its containers. One SIGCHLD source drains
  * waitpid(-1, WNOHANG) and hands every (pid, status) to the task layer; exits of pids that are
- * not registered yet are parked in a small table. Synchronous runtime commands are waited for by
- * pid, which never steals another child's exit (PROTOCOLS.md 4.5).
+ * not registered yet are parked in a small table. While a synchronous runtime command runs, every
+ * child is reaped (a runtime may wait for one of its helpers to vanish: runsc delete waits for its
+ * gofer, which stays a zombie until we reap it); exits other than the command's are queued and
+ * handed to the task layer from the event loop afterwards, so none is lost (PROTOCOLS.md 4.5).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,8 @@ static struct {
 	struct parked parked[PARKED_MAX];
 	size_t next_slot;
 	uint64_t seq;
+	struct parked *queued; /* reaped during reaper_run, not yet handed to cb */
+	size_t n_queued, cap_queued;
 } reaper;
 
 int wait_status_to_exit(int status)
@@ -67,6 +71,11 @@ bool exits_take(pid_t pid, uint64_t mark, int *status)
 
 void reaper_reap(void)
 {
+	/* First the exits reaper_run reaped, in order; cb may run reaper_run and queue more. */
+	for (size_t i = 0; i < reaper.n_queued; i++)
+		if (reaper.cb)
+			reaper.cb(reaper.queued[i].pid, reaper.queued[i].status, reaper.ud);
+	reaper.n_queued = 0;
 	for (;;) {
 		int st;
 		pid_t pid = waitpid(-1, &st, WNOHANG);
@@ -148,12 +157,23 @@ int reaper_run(char *const argv[], const int fds[3], int *ret_status)
 	while (n < 0 && errno == EINTR);
 	close(errpipe[0]);
 	int st;
+	bool queued = false;
 	for (;;) {
-		if (waitpid(pid, &st, 0) >= 0)
+		pid_t w = waitpid(-1, &st, 0);
+		if (w == pid)
 			break;
-		if (errno != EINTR)
+		if (w > 0) {
+			xgrow((void **)&reaper.queued, &reaper.cap_queued, reaper.n_queued + 1,
+			      sizeof(*reaper.queued));
+			reaper.queued[reaper.n_queued++] = (struct parked){w, st, 0};
+			queued = true;
+		} else if (errno != EINTR) {
 			return -errno;
+		}
 	}
+	/* SIGCHLD is read through a signalfd: make it pending so the loop delivers the queue. */
+	if (queued)
+		kill(getpid(), SIGCHLD);
 	if (n == (ssize_t)sizeof(exec_errno) && exec_errno > 0)
 		return -exec_errno;
 	*ret_status = st;

@@ -361,8 +361,8 @@ static void oom_event(void *ud)
 int task_start(struct shim *s, const char *id, const char *exec_id, struct proc **ret,
 	       struct wh_err **err)
 {
-	struct container *c;
-	struct proc *p;
+	struct container *c = NULL;
+	struct proc *p = NULL;
 	int r = task_lookup(s, id, exec_id, &c, &p, err);
 	if (r < 0)
 		return r;
@@ -431,8 +431,8 @@ static void container_remove_exec(struct container *c, struct proc *p)
 int task_delete(struct shim *s, const char *id, const char *exec_id, struct task_exit *ret,
 		struct wh_err **err)
 {
-	struct container *c;
-	struct proc *p;
+	struct container *c = NULL;
+	struct proc *p = NULL;
 	int r = task_lookup(s, id, exec_id, &c, &p, err);
 	if (r < 0)
 		return r;
@@ -457,7 +457,7 @@ int task_delete(struct shim *s, const char *id, const char *exec_id, struct task
 
 int task_exec(struct shim *s, const struct task_exec_req *rq, struct wh_err **err)
 {
-	struct container *c;
+	struct container *c = NULL;
 	int r = task_lookup(s, rq->id, NULL, &c, NULL, err);
 	if (r < 0)
 		return r;
@@ -506,8 +506,8 @@ int task_exec(struct shim *s, const struct task_exec_req *rq, struct wh_err **er
 int task_kill(struct shim *s, const char *id, const char *exec_id, int sig, bool all,
 	      struct wh_err **err)
 {
-	struct container *c;
-	struct proc *p;
+	struct container *c = NULL;
+	struct proc *p = NULL;
 	int r = task_lookup(s, id, exec_id, &c, &p, err);
 	if (r < 0)
 		return r;
@@ -529,8 +529,8 @@ int task_kill(struct shim *s, const char *id, const char *exec_id, int sig, bool
 
 int task_pause(struct shim *s, const char *id, bool pause, struct wh_err **err)
 {
-	struct container *c;
-	struct proc *p;
+	struct container *c = NULL;
+	struct proc *p = NULL;
 	int r = task_lookup(s, id, NULL, &c, &p, err);
 	if (r < 0)
 		return r;
@@ -547,7 +547,7 @@ int task_pause(struct shim *s, const char *id, bool pause, struct wh_err **err)
 
 int task_pids(struct shim *s, const char *id, pid_t **ret, size_t *ret_n, struct wh_err **err)
 {
-	struct container *c;
+	struct container *c = NULL;
 	int r = task_lookup(s, id, NULL, &c, NULL, err);
 	if (r < 0)
 		return r;
@@ -556,8 +556,8 @@ int task_pids(struct shim *s, const char *id, pid_t **ret, size_t *ret_n, struct
 
 int task_update(struct shim *s, const char *id, const char *json, size_t len, struct wh_err **err)
 {
-	struct container *c;
-	struct proc *p;
+	struct container *c = NULL;
+	struct proc *p = NULL;
 	int r = task_lookup(s, id, NULL, &c, &p, err);
 	if (r < 0)
 		return r;
@@ -568,7 +568,7 @@ int task_update(struct shim *s, const char *id, const char *json, size_t len, st
 
 int task_close_io(struct shim *s, const char *id, const char *exec_id, struct wh_err **err)
 {
-	struct proc *p;
+	struct proc *p = NULL;
 	int r = task_lookup(s, id, exec_id, NULL, &p, err);
 	if (r < 0)
 		return r;
@@ -579,7 +579,7 @@ int task_close_io(struct shim *s, const char *id, const char *exec_id, struct wh
 int task_resize(struct shim *s, const char *id, const char *exec_id, unsigned w, unsigned h,
 		struct wh_err **err)
 {
-	struct proc *p;
+	struct proc *p = NULL;
 	int r = task_lookup(s, id, exec_id, NULL, &p, err);
 	if (r < 0)
 		return r;
