@@ -20,7 +20,7 @@ while (($#)); do
 	esac
 	shift
 done
-bins=(supervisor/wharfd ctl/wharfctl shim/wharf-shim oci/wharf-oci)
+bins=(supervisor/wharfd supervisor/wharfd-worker ctl/wharfctl shim/wharf-shim oci/wharf-oci)
 for b in "${bins[@]}"; do
 	[[ -x $build/$b ]] || { echo "install.sh: '$build/$b' is missing: build first (scripts/build.sh)" >&2; exit 1; }
 done

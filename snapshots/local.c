@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -30,7 +31,28 @@ struct local {
 	int rootfd;
 	sqlite3 *db;
 	pthread_mutex_t lock;
+	int lock_fd; /* <root>/metadata.db.lock, see local_lock */
 };
+
+/*
+ * Threads of one process take the mutex; processes (wharfd and its wharfd-worker) share the
+ * root too, so every change also holds <root>/metadata.db.lock shared and cleanup holds it
+ * exclusively: cleanup must never take another process's half-made snapshot for an orphan.
+ */
+static void local_lock(struct local *l, bool exclusive)
+{
+	pthread_mutex_lock(&l->lock);
+	while (l->lock_fd >= 0 && flock(l->lock_fd, exclusive ? LOCK_EX : LOCK_SH) < 0 &&
+	       errno == EINTR)
+		;
+}
+
+static void local_unlock(struct local *l)
+{
+	if (l->lock_fd >= 0)
+		(void)flock(l->lock_fd, LOCK_UN);
+	pthread_mutex_unlock(&l->lock);
+}
 
 struct rec {
 	int64_t id;
@@ -334,13 +356,13 @@ static int l_stat(void *impl, const char *key, struct snapshot_info *ret, struct
 	int r = check_key("key", key, err);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&l->lock);
+	local_lock(l, false);
 	struct rec rc = {0};
 	r = rec_get(l, key, 0, &rc, err);
 	if (r >= 0)
 		r = rec_info(l, &rc, ret, err);
 	rec_done(&rc);
-	pthread_mutex_unlock(&l->lock);
+	local_unlock(l);
 	return r;
 }
 
@@ -360,7 +382,7 @@ static int l_update(void *impl, const struct snapshot_info *info, char *const *f
 					   "labels can change",
 					   *f, info->name);
 	}
-	pthread_mutex_lock(&l->lock);
+	local_lock(l, false);
 	struct rec rc = {0};
 	if ((r = rec_get(l, info->name, 0, &rc, err)) < 0)
 		goto out;
@@ -409,7 +431,7 @@ static int l_update(void *impl, const struct snapshot_info *info, char *const *f
 	}
 out:
 	rec_done(&rc);
-	pthread_mutex_unlock(&l->lock);
+	local_unlock(l);
 	return r < 0 ? r : 0;
 }
 
@@ -428,7 +450,7 @@ static int l_usage(void *impl, const char *key, struct snapshot_usage *ret, stru
 	int r = check_key("key", key, err);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&l->lock);
+	local_lock(l, false);
 	struct rec rc = {0};
 	r = rec_get(l, key, 0, &rc, err);
 	if (r >= 0) {
@@ -440,7 +462,7 @@ static int l_usage(void *impl, const char *key, struct snapshot_usage *ret, stru
 		}
 	}
 	rec_done(&rc);
-	pthread_mutex_unlock(&l->lock);
+	local_unlock(l);
 	return r < 0 ? r : 0;
 }
 
@@ -450,13 +472,13 @@ static int l_mounts(void *impl, const char *key, struct wh_mount_list *ret, stru
 	int r = check_key("key", key, err);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&l->lock);
+	local_lock(l, false);
 	struct rec rc = {0};
 	r = rec_get(l, key, 0, &rc, err);
 	if (r >= 0)
 		r = rec_mounts(l, &rc, ret, err);
 	rec_done(&rc);
-	pthread_mutex_unlock(&l->lock);
+	local_unlock(l);
 	return r < 0 ? r : 0;
 }
 
@@ -511,7 +533,7 @@ static int create_snapshot(struct local *l, int kind, const char *key, const cha
 		return r;
 	if (parent && !*parent)
 		parent = NULL;
-	pthread_mutex_lock(&l->lock);
+	local_lock(l, false);
 	struct rec prec = {0}, rc = {0};
 	cleanup_free char *tmp = NULL;
 	cleanup_err struct wh_err *ignore = NULL;
@@ -590,7 +612,7 @@ fail_dirs:
 out:
 	rec_done(&prec);
 	rec_done(&rc);
-	pthread_mutex_unlock(&l->lock);
+	local_unlock(l);
 	return r;
 }
 
@@ -615,7 +637,7 @@ static int l_commit(void *impl, const char *name, const char *key, char *const *
 		return r;
 	if ((r = check_labels(labels, err)) < 0)
 		return r;
-	pthread_mutex_lock(&l->lock);
+	local_lock(l, false);
 	struct rec rc = {0}, other = {0};
 	cleanup_err struct wh_err *ignore = NULL;
 	struct snapshot_usage u = {0};
@@ -665,7 +687,7 @@ fail_tx:
 out:
 	rec_done(&rc);
 	rec_done(&other);
-	pthread_mutex_unlock(&l->lock);
+	local_unlock(l);
 	return r;
 }
 
@@ -675,7 +697,7 @@ static int l_remove(void *impl, const char *key, struct wh_err **err)
 	int r = check_key("key", key, err);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&l->lock);
+	local_lock(l, false);
 	struct rec rc = {0};
 	char idname[32], rmname[40];
 	if ((r = rec_get(l, key, 0, &rc, err)) < 0)
@@ -728,7 +750,7 @@ fail_tx:
 	rollback(l);
 out:
 	rec_done(&rc);
-	pthread_mutex_unlock(&l->lock);
+	local_unlock(l);
 	return r;
 }
 
@@ -742,7 +764,7 @@ static int l_walk(void *impl, char *const *filters, snapshot_walk_fn fn, void *u
 	int r = snapshot_filters_parse(filters, &f, err);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&l->lock);
+	local_lock(l, false);
 	{
 		cleanup_stmt sqlite3_stmt *s = NULL;
 		if ((r = db_prepare(l, "SELECT " REC_COLS " FROM snapshots ORDER BY id", &s, err)) <
@@ -763,7 +785,7 @@ static int l_walk(void *impl, char *const *filters, snapshot_walk_fn fn, void *u
 			r = db_err(l, err, "list snapshots");
 	}
 unlock:
-	pthread_mutex_unlock(&l->lock);
+	local_unlock(l);
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		if (!snapshot_filters_match(f, &infos[i]))
 			continue;
@@ -785,7 +807,7 @@ static int l_cleanup(void *impl, struct wh_err **err)
 {
 	struct local *l = impl;
 	int r = 0;
-	pthread_mutex_lock(&l->lock);
+	local_lock(l, true);
 	cleanup_close int dfd = openat(l->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	if (!d) {
@@ -837,7 +859,7 @@ static int l_cleanup(void *impl, struct wh_err **err)
 	}
 	strv_free(orphans);
 out:
-	pthread_mutex_unlock(&l->lock);
+	local_unlock(l);
 	return r < 0 ? r : 0;
 }
 
@@ -849,6 +871,7 @@ static void l_close(void *impl)
 	if (l->db)
 		sqlite3_close(l->db);
 	wh_close(l->rootfd);
+	wh_close(l->lock_fd);
 	pthread_mutex_destroy(&l->lock);
 	free(l->root);
 	free(l);
@@ -919,9 +942,16 @@ static int local_new(enum driver driver, const char *root, struct snapshotter **
 	l->driver = driver;
 	l->root = xstrdup(root);
 	pthread_mutex_init(&l->lock, NULL);
+	l->lock_fd = -EBADF;
 	l->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (l->rootfd < 0) {
 		r = wh_err_set(err, errno, "open '%s'", root);
+		goto fail;
+	}
+	l->lock_fd = openat(l->rootfd, "metadata.db.lock",
+			    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (l->lock_fd < 0) {
+		r = wh_err_set(err, errno, "open '%s/metadata.db.lock'", root);
 		goto fail;
 	}
 	if (sqlite3_open_v2(dbp, &l->db,

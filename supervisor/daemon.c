@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
@@ -234,6 +235,20 @@ int daemon_setup(struct daemon *d, struct wh_err **err)
 	}
 	if ((r = lock_state(d->cfg.state, &d->lock_fd, err)) < 0)
 		return r;
+	{
+		/* Transfer and Diff run in wharfd-worker, installed beside wharfd (worker.c). */
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		if (n <= 0)
+			return wh_err_set(err, errno, "cannot read /proc/self/exe");
+		self[n] = 0;
+		*strrchr(self, '/') = 0;
+		d->worker_path = path_join(*self ? self : "/", "wharfd-worker");
+		if (access(d->worker_path, X_OK) < 0)
+			log_warn("'%s' is missing: pull, push, import, export and diff will fail",
+				 d->worker_path);
+	}
 	if ((r = load_uuid(d, err)) < 0)
 		return r;
 	content_root = path_join(d->cfg.root, "content");
@@ -317,6 +332,7 @@ void daemon_release(struct daemon *d)
 	d->cs = content_store_free(d->cs);
 	free(d->ttrpc_events_address);
 	free(d->db_path);
+	free(d->worker_path);
 	d->lock_fd = wh_close(d->lock_fd);
 	config_release(&d->cfg);
 }

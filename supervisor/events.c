@@ -200,7 +200,9 @@ void events_publish_msg(struct events_bus *b, const char *ns, const char *topic,
 void daemon_publish(struct daemon *d, const char *ns, const char *topic,
 		    const ProtobufCMessage *msg)
 {
-	if (d->events)
+	if (d->publish_hook)
+		d->publish_hook(d, ns, topic, msg);
+	else if (d->events)
 		events_publish_msg(d->events, ns, topic, msg);
 	else if (d->worker_pool)
 		pool_post_event(d->worker_pool, ns, topic, msg);

@@ -259,12 +259,17 @@ int pool_submit(struct svc_ctx *c, const ProtobufCMessage *req, svc_fn *fn, pool
 
 void pool_post_event(struct pool *p, const char *ns, const char *topic, const ProtobufCMessage *msg)
 {
+	pool_post_any(p, ns, topic, pb_any_msg(msg));
+}
+
+void pool_post_any(struct pool *p, const char *ns, const char *topic, Google__Protobuf__Any *ev)
+{
 	struct pool_event *e = xnew0(struct pool_event, 1);
 	uint64_t one = 1;
 
 	e->ns = xstrdup(ns);
 	e->topic = xstrdup(topic);
-	e->ev = pb_any_msg(msg);
+	e->ev = ev;
 	pthread_mutex_lock(&p->lock);
 	*p->events_tail = e;
 	p->events_tail = &e->next;

@@ -94,6 +94,10 @@ struct daemon {
 	char *db_path;
 	struct ev_source *gc_timer, *shutdown_timer;
 	bool stopping;
+	char *worker_path; /* wharfd-worker, beside wharfd's own binary */
+	/* Set in wharfd-worker: where daemon_publish sends events (to wharfd, worker.c). */
+	void (*publish_hook)(struct daemon *d, const char *ns, const char *topic,
+			     const ProtobufCMessage *msg);
 };
 
 /* The snapshotter named name (NULL or "": the default). -ENOENT naming it when unknown. */
@@ -144,6 +148,24 @@ extern const struct svc_service svc_namespaces, svc_containers, svc_leases, svc_
 	svc_snapshots, svc_images, svc_version, svc_introspection, svc_events, svc_subscriptions,
 	svc_transfer, svc_diff, svc_tasks;
 
+/* Their work, run only in wharfd-worker (worker_main.c); wharfd's svc_transfer and svc_diff
+ * forward each call there (worker.c). */
+extern const struct svc_service worker_svc_transfer, worker_svc_diff;
+
+/* ---- worker.c: calls run out of process ---- */
+/*
+ * Runs method of service in a new wharfd-worker process (d->worker_path) against the same root
+ * and state, and waits for it (a worker thread's job). The request goes in on its stdin; events
+ * it publishes are forwarded to the bus as they come; its answer is unpacked with c->resp_desc.
+ */
+int worker_call(struct svc_ctx *c, const ProtobufCServiceDescriptor *service, const char *method,
+		const ProtobufCMessage *req, ProtobufCMessage **ret, struct wh_err **err);
+/* The frames wharfd-worker writes on its stdout: a type byte, a 32-bit little-endian length. */
+#define WORKER_FRAME_EVENT 'E'	  /* ns NUL topic NUL type_url NUL value */
+#define WORKER_FRAME_RESPONSE 'R' /* the packed response */
+#define WORKER_FRAME_ERROR 'X'	  /* errno as 4 bytes little-endian, then the message */
+#define WORKER_REQUEST_MAX (64u << 20)
+
 /* Serves every service on the ttrpc server. */
 int svc_register_ttrpc(struct daemon *d, struct ttrpc_server *s, struct wh_err **err);
 
@@ -156,6 +178,8 @@ struct pool *pool_free(struct pool *p);
 /* From a worker: publishes msg on the API loop (thread-safe). */
 void pool_post_event(struct pool *p, const char *ns, const char *topic,
 		     const ProtobufCMessage *msg);
+/* The same with the event already packed (ev: taken). */
+void pool_post_any(struct pool *p, const char *ns, const char *topic, Google__Protobuf__Any *ev);
 /* Detaches c and runs fn(req) on a worker; returns SVC_ASYNC. */
 int pool_submit(struct svc_ctx *c, const ProtobufCMessage *req, svc_fn *fn, pool_done_fn *done);
 

@@ -4,7 +4,9 @@
  * registry, export to an OCI image layout, push to a registry. Blobs enter the namespace through
  * metadata writers (verified, owned by the namespace, GC-labelled: manifests reference their config
  * and layers, indexes their manifests, configs their unpacked snapshot), under a temporary lease so
- * GC never sees half an image. Every call runs on the worker pool (pool.c), never on the API loop.
+ * GC never sees half an image. Every call runs in a wharfd-worker process of its own (worker.c):
+ * registries, archives and layers are hostile input, and the libraries that parse them (libcurl,
+ * libarchive) stay out of the daemon.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -605,8 +607,6 @@ static void on_progress(void *userdata, const char *digest, uint64_t done, uint6
 		WHARF__SERVICES__IMAGES__V1__PULL_PROGRESS__INIT;
 	uint64_t now = now_mono_ns();
 
-	if (!pg->d->worker_pool)
-		return;
 	if (done < total && streq(pg->last_digest, digest) && now - pg->last_ns < 200000000ull)
 		return;
 	pg->last_ns = now;
@@ -615,7 +615,7 @@ static void on_progress(void *userdata, const char *digest, uint64_t done, uint6
 	ev.digest = (char *)digest;
 	ev.offset = (int64_t)done;
 	ev.total = (int64_t)total;
-	pool_post_event(pg->d->worker_pool, pg->ns, "/images/pull/progress", &ev.base);
+	daemon_publish(pg->d, pg->ns, "/images/pull/progress", &ev.base);
 }
 
 static int make_client(struct daemon *d, const Wharf__Services__Images__V1__RegistryOptions *o,
@@ -901,24 +901,12 @@ static int do_export(struct svc_ctx *c, const ProtobufCMessage *req, ProtobufCMe
 	return 0;
 }
 
-#define ON_POOL(name, fn, done)                                                                 \
-	static int name(struct svc_ctx *c, const ProtobufCMessage *req, ProtobufCMessage **ret, \
-			struct wh_err **err)                                                    \
-	{                                                                                       \
-		if (!c->d->pool)                                                                \
-			return fn(c, req, ret, err);                                            \
-		return pool_submit(c, req, fn, done);                                           \
-	}
-ON_POOL(tr_import, do_import, NULL)
-ON_POOL(tr_pull, do_pull, NULL)
-ON_POOL(tr_push, do_push, NULL)
-ON_POOL(tr_export, do_export, NULL)
-
-const struct svc_service svc_transfer = {
+/* Run by wharfd-worker, one call per process (worker.c has wharfd's side). */
+const struct svc_service worker_svc_transfer = {
 	&wharf__services__images__v1__transfer__descriptor,
-	(const struct svc_method[]){{"Pull", tr_pull},
-				    {"Push", tr_push},
-				    {"Import", tr_import},
-				    {"Export", tr_export},
+	(const struct svc_method[]){{"Pull", do_pull},
+				    {"Push", do_push},
+				    {"Import", do_import},
+				    {"Export", do_export},
 				    {NULL, NULL}},
 };

@@ -17,7 +17,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 "$top/scripts/install.sh" --build "$build" --prefix /opt/wharf --destdir "$work/root" >/dev/null
 b=$work/root/opt/wharf/bin
-for x in wharfd wharfctl wharf-shim wharf-oci containerd-shim-wharf-v2; do
+for x in wharfd wharfd-worker wharfctl wharf-shim wharf-oci containerd-shim-wharf-v2; do
 	[[ -x $b/$x ]] || fail "$x not installed"
 done
 [[ $(readlink "$b/containerd-shim-wharf-v2") == wharf-shim ]] || fail "shim alias"
