@@ -2,12 +2,16 @@
 # Builds the fuzz build dir (scripts/build.sh --fuzz, clang-14 + libFuzzer) and runs every fuzz
 # target (tests/fuzz/<module>/fuzz-*) for a bounded time each. Seeds come from
 # tests/fuzz/<module>/corpus/ when present; the working corpus lives in a temp dir.
-# Usage: scripts/fuzz.sh [BUILD_DIR]   env: FUZZ_SECONDS (default 30), FUZZ_JOBS (default 1)
+# Usage: scripts/fuzz.sh [BUILD_DIR]   env: FUZZ_SECONDS (default 30), FUZZ_JOBS (default 1),
+#   FUZZ_SEED (libFuzzer's -seed; unset: a random one, printed). CI passes a fixed seed so that a
+#   red run can be repeated; longer campaigns with random seeds run before changes land.
 # Exits non-zero when a target crashes, leaks or times out (the reproducer is kept and named).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$top/build/fuzz}
 secs=${FUZZ_SECONDS:-30}
+seed=${FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
+echo "fuzz: seed $seed, ${secs}s per target"
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -41,7 +45,7 @@ for bin in "${bins[@]}"; do
 		cp "$top/tests/fuzz/$module/corpus/"* "$corpus/" 2>/dev/null || true
 	fi
 	echo "== $name: ${secs}s"
-	if ! (cd "$work" && "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	if ! (cd "$work" && "$bin" -seed="$seed" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$top/build/fuzz-artifacts-$name-" \
 		"$corpus" 2>"$work/$name.log"); then
 		tail -n 60 "$work/$name.log" >&2
