@@ -1,45 +1,38 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* SHA-256 digests over OpenSSL EVP; OCI digest string validation. */
+/* SHA-256 digests over our own SHA-256 (sha256.c); OCI digest string validation. */
 #include "common/digest.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
+#include "common/sha256-impl.h"
 #include "common/util.h"
 
 struct digester {
-	EVP_MD_CTX *ctx;
+	struct sha256 sha;
 };
 
 struct digester *digester_new(void)
 {
 	struct digester *d = xnew0(struct digester, 1);
-	d->ctx = EVP_MD_CTX_new();
-	if (!d->ctx || EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1)
-		BUG("cannot initialise sha256");
+	digester_reset(d);
 	return d;
 }
 
 struct digester *digester_free(struct digester *d)
 {
-	if (d) {
-		EVP_MD_CTX_free(d->ctx);
-		free(d);
-	}
+	free(d);
 	return NULL;
 }
 
 void digester_reset(struct digester *d)
 {
-	if (EVP_DigestInit_ex(d->ctx, EVP_sha256(), NULL) != 1)
-		BUG("cannot reset sha256");
+	sha256_init(&d->sha, sha256_blocks_best());
 }
 
 void digester_update(struct digester *d, const void *data, size_t len)
 {
-	if (len && EVP_DigestUpdate(d->ctx, data, len) != 1)
-		BUG("sha256 update failed");
+	sha256_update(&d->sha, data, len);
 }
 
 static void hex_encode(const unsigned char *in, size_t n, char *out)
@@ -54,44 +47,46 @@ static void hex_encode(const unsigned char *in, size_t n, char *out)
 
 void digester_final(struct digester *d, char out[DIGEST_STR_LEN])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	if (EVP_DigestFinal_ex(d->ctx, md, &n) != 1 || n != DIGEST_SHA256_LEN)
-		BUG("sha256 final failed");
+	uint8_t md[SHA256_LEN];
+	sha256_final(&d->sha, md);
 	memcpy(out, "sha256:", 7);
-	hex_encode(md, n, out + 7);
+	hex_encode(md, sizeof(md), out + 7);
 	digester_reset(d);
+}
+
+void digester_peek(const struct digester *d, char out[DIGEST_STR_LEN])
+{
+	struct digester copy = *d;
+	digester_final(&copy, out);
 }
 
 void digest_buf(const void *data, size_t len, char out[DIGEST_STR_LEN])
 {
-	struct digester *d = digester_new();
-	digester_update(d, data, len);
-	digester_final(d, out);
-	digester_free(d);
+	struct digester d;
+	digester_reset(&d);
+	digester_update(&d, data, len);
+	digester_final(&d, out);
 }
 
 int digest_fd(int fd, char out[DIGEST_STR_LEN], uint64_t *ret_size)
 {
 	char buf[1 << 16];
 	uint64_t total = 0;
-	struct digester *d = digester_new();
+	struct digester d;
+	digester_reset(&d);
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			int r = -errno;
-			digester_free(d);
-			return r;
+			return -errno;
 		}
 		if (n == 0)
 			break;
-		digester_update(d, buf, (size_t)n);
+		digester_update(&d, buf, (size_t)n);
 		total += (uint64_t)n;
 	}
-	digester_final(d, out);
-	digester_free(d);
+	digester_final(&d, out);
 	if (ret_size)
 		*ret_size = total;
 	return 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * SHA-256 over OpenSSL EVP with streaming update, and OCI digest strings. Only "sha256:" +
- * 64 lowercase hex is accepted (OCI image-spec descriptor digests as used by containerd).
+ * SHA-256 (our own, common/sha256.c) with streaming update, and OCI digest strings. Only "sha256:"
+ * + 64 lowercase hex is accepted (OCI image-spec descriptor digests as used by containerd).
  */
 #pragma once
 
@@ -22,6 +22,8 @@ void digester_reset(struct digester *d);
 void digester_update(struct digester *d, const void *data, size_t len);
 /* Writes "sha256:<hex>" into out (DIGEST_STR_LEN bytes) and resets the digester for reuse. */
 void digester_final(struct digester *d, char out[DIGEST_STR_LEN]);
+/* Writes the digest of what was fed so far into out; d goes on as if not asked. */
+void digester_peek(const struct digester *d, char out[DIGEST_STR_LEN]);
 
 /* One-shot helpers. */
 void digest_buf(const void *data, size_t len, char out[DIGEST_STR_LEN]);

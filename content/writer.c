@@ -6,7 +6,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -31,20 +30,18 @@ struct content_writer {
 	uint64_t total;
 	char expected[DIGEST_STR_LEN];
 	uint64_t started_ns;
-	EVP_MD_CTX *md; /* sha256 of data[0, offset) */
+	struct digester *md; /* sha256 of data[0, offset) */
 	bool done;
 };
 
 static void hash_reset(struct content_writer *w)
 {
-	if (EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1)
-		BUG("cannot initialise sha256");
+	digester_reset(w->md);
 }
 
 static void hash_update(struct content_writer *w, const void *buf, size_t len)
 {
-	if (len && EVP_DigestUpdate(w->md, buf, len) != 1)
-		BUG("sha256 update failed");
+	digester_update(w->md, buf, len);
 }
 
 /*
@@ -339,9 +336,7 @@ int content_writer_open(struct content_store *cs, const char *ref, uint64_t tota
 	w->cs = cs;
 	w->ref = xstrdup(ref);
 	w->dir_fd = w->lock_fd = w->data_fd = -EBADF;
-	w->md = EVP_MD_CTX_new();
-	if (!w->md)
-		BUG("cannot allocate a sha256 context");
+	w->md = digester_new();
 	hash_reset(w);
 	content_ingest_name(ref, w->name);
 	r = lock_ingest(cs, ref, w->name, true, &w->dir_fd, &w->lock_fd, err);
@@ -413,22 +408,8 @@ int content_writer_status(struct content_writer *w, struct content_status *ret, 
 
 void content_writer_digest(struct content_writer *w, char out[DIGEST_STR_LEN])
 {
-	/* finish a copy: the running hash goes on, and nothing is read again */
-	EVP_MD_CTX *copy = EVP_MD_CTX_new();
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	static const char hex[] = "0123456789abcdef";
-
-	if (!copy || EVP_MD_CTX_copy_ex(copy, w->md) != 1 ||
-	    EVP_DigestFinal_ex(copy, md, &n) != 1 || n != DIGEST_SHA256_LEN)
-		BUG("sha256 final failed");
-	EVP_MD_CTX_free(copy);
-	memcpy(out, "sha256:", 7);
-	for (unsigned int i = 0; i < n; i++) {
-		out[7 + 2 * i] = hex[md[i] >> 4];
-		out[7 + 2 * i + 1] = hex[md[i] & 15];
-	}
-	out[7 + 2 * n] = 0;
+	/* the running hash goes on, and nothing is read again */
+	digester_peek(w->md, out);
 }
 
 int content_writer_truncate(struct content_writer *w, uint64_t size, struct wh_err **err)
@@ -517,7 +498,7 @@ struct content_writer *content_writer_free(struct content_writer *w)
 	wh_close(w->data_fd);
 	wh_close(w->dir_fd);
 	wh_close(w->lock_fd); /* releases the flock */
-	EVP_MD_CTX_free(w->md);
+	digester_free(w->md);
 	free(w->ref);
 	free(w);
 	return NULL;

@@ -214,10 +214,7 @@ void proc_add_waiter(struct proc *p, proc_exit_fn *fn, void *ud);
 struct container *container_free(struct container *c);
 void proc_free(struct proc *p);
 
-/* ---- small helpers (util.c, sha256.c) ---- */
-
-/* Lowercase hex SHA-256 of data (65 bytes with the NUL). */
-void shim_sha256_hex(const void *data, size_t len, char out[65]);
+/* ---- small helpers (util.c) ---- */
 
 /* Last "error" message of a runc/crun JSON log (--log-format json) written after offset, or
  * NULL. Caller frees. */

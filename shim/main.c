@@ -143,13 +143,14 @@ static char *socket_path(const char *bundle)
 	cleanup_free char *group = group_id(bundle, arg.id);
 	cleanup_free char *key =
 		xasprintf("%s/%s/%s", arg.address ? arg.address : "", arg.ns, group);
-	char digest[65];
-	shim_sha256_hex(key, strlen(key), digest);
+	char digest[DIGEST_STR_LEN];
+	digest_buf(key, strlen(key), digest);
+	const char *hex = digest + strlen("sha256:");
 	const char *dir = secure_getenv("WHARF_SHIM_SOCKET_DIR");
 	cleanup_free char *state = state_dir_of(bundle);
 	if (dir && *dir)
-		return xasprintf("%s/%s", dir, digest);
-	return xasprintf("%s/s/%s", state, digest);
+		return xasprintf("%s/%s", dir, hex);
+	return xasprintf("%s/s/%s", state, hex);
 }
 
 /* ---- start ---- */
