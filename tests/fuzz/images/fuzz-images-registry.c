@@ -6,16 +6,24 @@
  * repeating; "@PORT@" becomes the server's port, so a challenge's realm can point back at it).
  * The client resolves a reference against it: manifest GET, auth challenges and token fetches,
  * redirects, retries. A success must have verified what it returns.
+ *
+ * A hostile answer may redirect anywhere ("Location: http://025.0.0.1/..."): the target first
+ * moves into a network namespace of its own with only lo up, so the client can reach nothing but
+ * the loopback server and nothing leaves the machine.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "images/images.h"
@@ -71,8 +79,28 @@ static void *serve(void *arg)
 	return NULL;
 }
 
+/* A new network namespace (as root, or inside a new user namespace) with lo up. */
+static void isolate_network(void)
+{
+	struct ifreq ifr = {0};
+	int fd;
+
+	if (unshare(CLONE_NEWNET) < 0 &&
+	    (errno != EPERM || unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0))
+		fuzz_fail("cannot enter a network namespace of its own: %m");
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		fuzz_fail("lo: %m");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		fuzz_fail("set lo up: %m");
+	close(fd);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	isolate_network();
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t sl = sizeof(sa);
 	listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
