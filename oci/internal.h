@@ -23,6 +23,11 @@ struct wh_err;
 
 /* ------------------------------------------------------------------ the spec ---- */
 
+/* The recursive mount options (runc's rro, rnosuid ...): MOUNT_ATTR_* for mount_setattr. */
+struct oci_mount_rec {
+	uint64_t set, clr;
+};
+
 struct oci_mount {
 	char *destination;
 	char *type;
@@ -31,6 +36,7 @@ struct oci_mount {
 	unsigned long flags;	   /* MS_* set by options */
 	unsigned long propagation; /* MS_SHARED|MS_SLAVE|MS_PRIVATE|MS_UNBINDABLE (+MS_REC) or 0 */
 	bool bind;		   /* bind or rbind (MS_REC in flags for rbind) */
+	struct oci_mount_rec rec;  /* recursive options (rro, rnosuid ...) */
 };
 
 struct oci_idmap {
@@ -135,10 +141,10 @@ int oci_process_parse(yajl_val v, const char *field, struct oci_process *ret, st
 void oci_process_release(struct oci_process *p);
 /* The CLONE_NEW* flag of a namespace type name, or 0. */
 int oci_ns_flag(const char *name);
-/* Mount options: sets flags, propagation or bind from one option word; anything else (size=,
- * mode=) goes to data. */
+/* Mount options: sets flags, propagation, bind or a recursive attribute (rro ...) from one option
+ * word; anything else (size=, mode=) goes to data. */
 void oci_mount_option(const char *opt, unsigned long *flags, unsigned long *propagation, bool *bind,
-		      struct strbuf *data);
+		      struct oci_mount_rec *rec, struct strbuf *data);
 /* RLIMIT_* from "RLIMIT_NOFILE" etc., or -1. */
 int oci_rlimit_resource(const char *name);
 /* A signal number from "KILL", "SIGKILL" or "9". -EINVAL when unknown. */

@@ -282,6 +282,18 @@ static int do_mount(int rootfd, const struct oci_mount *m, bool userns, bool cgr
 			}
 		}
 	}
+	if (m->rec.set || m->rec.clr) {
+		/* rro and friends: this mount and every one below it (Linux 5.12) */
+		struct mount_attr a = {.attr_set = m->rec.set, .attr_clr = m->rec.clr};
+
+		r = reopen(rootfd, m->destination, &fd);
+		if (r == 0 &&
+		    mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)) < 0)
+			r = -errno;
+		if (r < 0)
+			return wh_err_set(err, r, "mounts: recursive options of '%s'",
+					  m->destination);
+	}
 	if (m->propagation) {
 		r = reopen(rootfd, m->destination, &fd);
 		free(target);

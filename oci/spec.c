@@ -153,9 +153,39 @@ static unsigned long prop_flag(const char *name)
 	return 0;
 }
 
+/* runc's recursive options, applied with mount_setattr(AT_RECURSIVE) after the mount. */
+static const struct {
+	const char *name;
+	uint64_t set, clr;
+} rec_attrs[] = {
+	{"rro", MOUNT_ATTR_RDONLY, 0},
+	{"rrw", 0, MOUNT_ATTR_RDONLY},
+	{"rnosuid", MOUNT_ATTR_NOSUID, 0},
+	{"rsuid", 0, MOUNT_ATTR_NOSUID},
+	{"rnodev", MOUNT_ATTR_NODEV, 0},
+	{"rdev", 0, MOUNT_ATTR_NODEV},
+	{"rnoexec", MOUNT_ATTR_NOEXEC, 0},
+	{"rexec", 0, MOUNT_ATTR_NOEXEC},
+	{"rnodiratime", MOUNT_ATTR_NODIRATIME, 0},
+	{"rdiratime", 0, MOUNT_ATTR_NODIRATIME},
+	{"rrelatime", MOUNT_ATTR_RELATIME, MOUNT_ATTR__ATIME},
+	{"rnoatime", MOUNT_ATTR_NOATIME, MOUNT_ATTR__ATIME},
+	{"rstrictatime", MOUNT_ATTR_STRICTATIME, MOUNT_ATTR__ATIME},
+	{"rnosymfollow", MOUNT_ATTR_NOSYMFOLLOW, 0},
+	{"rsymfollow", 0, MOUNT_ATTR_NOSYMFOLLOW},
+};
+
 void oci_mount_option(const char *opt, unsigned long *flags, unsigned long *propagation, bool *bind,
-		      struct strbuf *data)
+		      struct oci_mount_rec *rec, struct strbuf *data)
 {
+	for (size_t i = 0; i < ARRAY_SIZE(rec_attrs); i++) {
+		if (streq(rec_attrs[i].name, opt)) {
+			rec->set = (rec->set & ~(rec_attrs[i].clr | rec_attrs[i].set)) |
+				   rec_attrs[i].set;
+			rec->clr = (rec->clr & ~rec_attrs[i].set) | rec_attrs[i].clr;
+			return;
+		}
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(mount_flags); i++) {
 		if (streq(mount_flags[i].name, opt)) {
 			if (mount_flags[i].clear)
@@ -498,7 +528,7 @@ static int parse_mounts(yajl_val v, struct oci_spec *s, struct wh_err **err)
 			return r;
 		m->destination = xstrdup(dest);
 		strv_foreach(o, opts)
-			oci_mount_option(*o, &m->flags, &m->propagation, &m->bind, &data);
+			oci_mount_option(*o, &m->flags, &m->propagation, &m->bind, &m->rec, &data);
 		if (type && streq(type, "bind"))
 			m->bind = true;
 		if (!type && !m->bind)

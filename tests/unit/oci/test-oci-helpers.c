@@ -53,15 +53,20 @@ static void test_mount_options(void **state)
 {
 	unsigned long flags = 0, prop = 0;
 	bool bind = false;
+	struct oci_mount_rec rec = {0};
 	struct strbuf data = STRBUF_INIT;
-	const char *opts[] = {"ro",	  "nosuid",  "nodev",	 "noexec", "rbind",
-			      "rprivate", "size=1m", "mode=755", "rw"};
+	const char *opts[] = {"ro",	 "nosuid",   "nodev", "noexec",	  "rbind",   "rprivate",
+			      "size=1m", "mode=755", "rw",    "rro",	  "rnosuid", "rnoatime",
+			      "rsuid",	 "rrw",	     "rro",   "rrelatime"};
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
-		oci_mount_option(opts[i], &flags, &prop, &bind, &data);
+		oci_mount_option(opts[i], &flags, &prop, &bind, &rec, &data);
 	assert_int_equal(flags, MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_REC);
 	assert_int_equal(prop, MS_PRIVATE | MS_REC);
 	assert_true(bind);
 	assert_string_equal(data.buf, "size=1m,mode=755");
+	/* the last word about each attribute wins; an atime choice clears the others */
+	assert_int_equal(rec.set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_RELATIME);
+	assert_int_equal(rec.clr, MOUNT_ATTR_NOSUID | MOUNT_ATTR__ATIME);
 	strbuf_release(&data);
 }
 
