@@ -177,11 +177,24 @@ int meta_db_open(const char *path, struct content_store *cs, struct meta_db **re
 		 struct wh_err **err)
 {
 	struct meta_db *db;
-	cleanup_free char *lock = NULL;
+	cleanup_free char *lock = NULL, *open_lock = NULL;
+	cleanup_close int open_fd = -EBADF;
 	int rc, r;
 
 	if (!path || !*path || !cs)
 		return wh_err_setx(err, EINVAL, "open metadata: need a path and a content store");
+	/*
+	 * Opens are serialized across processes (wharfd, its workers): switching a new file to WAL
+	 * and migrating it take locks SQLite does not wait for ("database is locked", or an I/O
+	 * error when several processes create the file at once).
+	 */
+	open_lock = xasprintf("%s.openlock", path);
+	open_fd = open(open_lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (open_fd < 0)
+		return wh_err_set(err, errno, "open metadata '%s'", path);
+	while (flock(open_fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return wh_err_set(err, errno, "open metadata: lock '%s'", open_lock);
 	db = xnew0(struct meta_db, 1);
 	db->cs = cs;
 	db->path = xstrdup(path);

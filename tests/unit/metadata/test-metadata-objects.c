@@ -97,7 +97,8 @@ static void test_db_open(void **state)
 	assert_null(db2);
 	assert_err(meta_db_open("", f->cs, &db2, E), EINVAL, "need a path");
 	assert_err(meta_db_open(f->dbpath, NULL, &db2, E), EINVAL, "content store");
-	assert_err(meta_db_open("/proc/nonexistent/dir/x.db", f->cs, &db2, E), EIO, "open");
+	assert_err(meta_db_open("/proc/nonexistent/dir/x.db", f->cs, &db2, E), ENOENT,
+		   "open metadata '/proc/nonexistent/dir/x.db'");
 }
 
 /* Several processes creating the same fresh database at once all succeed (one migrates). */
@@ -112,8 +113,11 @@ static void test_db_concurrent_create(void **state)
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0) {
 			struct meta_db *db = NULL;
-			if (meta_db_open(fresh, f->cs, &db, NULL) < 0)
+			struct wh_err *e = NULL;
+			if (meta_db_open(fresh, f->cs, &db, &e) < 0) {
+				fprintf(stderr, "child %zu: %s\n", i, wh_err_msg(e));
 				_exit(1);
+			}
 			_exit(meta_db_schema_version(db, NULL) == META_SCHEMA_VERSION ? 0 : 2);
 		}
 	}
