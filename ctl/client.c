@@ -13,7 +13,8 @@
 
 struct ctl_client_full {
 	struct ctl_client pub;
-	const char *md[3];
+	const char *md[5];
+	char *lease;
 };
 
 int ctl_client_open(const struct ctl_global *g, struct ctl_client **ret, struct wh_err **err)
@@ -56,8 +57,20 @@ struct ctl_client *ctl_client_free(struct ctl_client *c)
 		return NULL;
 	ttrpc_client_free(c->c);
 	ev_loop_free(c->loop);
+	free(((struct ctl_client_full *)c)->lease);
 	free(c);
 	return NULL;
+}
+
+void ctl_client_set_lease(struct ctl_client *c, const char *lease)
+{
+	struct ctl_client_full *f = (struct ctl_client_full *)c;
+
+	free(f->lease);
+	f->lease = lease ? xstrdup(lease) : NULL;
+	f->md[2] = lease ? "containerd-lease" : NULL;
+	f->md[3] = f->lease;
+	f->md[4] = NULL;
 }
 
 const char *const *ctl_client_metadata(struct ctl_client *c)

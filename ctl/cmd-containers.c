@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl/cmd.h"
 #include "proto/google/protobuf/any.pb-c.h"
@@ -13,10 +14,12 @@
 #include "proto/google/protobuf/timestamp.pb-c.h"
 #include "proto/runc/options.pb-c.h"
 #include "proto/services/containers/v1/containers.pb-c.h"
+#include "proto/services/leases/v1/leases.pb-c.h"
 #include "proto/services/snapshots/v1/snapshots.pb-c.h"
 
 #define CONT_SVC "containerd.services.containers.v1.Containers"
 #define SN_SVC "containerd.services.snapshots.v1.Snapshots"
+#define LEASE_SVC "containerd.services.leases.v1.Leases"
 
 static int prepare_snapshot(struct ctl_client *c, const char *sn, const char *key,
 			    const char *parent, struct wh_err **err)
@@ -103,6 +106,53 @@ static int record_container(struct ctl_client *c, const struct ctl_run_opts *o, 
 	return r;
 }
 
+/*
+ * A lease held while a container is made, as containerd's client does (expiring in 24 h should
+ * this command die): until the container record names its snapshot, a garbage collection (run
+ * after any delete) would take the fresh snapshot for garbage.
+ */
+static char *lease_begin(struct ctl_client *c, struct wh_err **err)
+{
+	Containerd__Services__Leases__V1__CreateRequest q =
+		CONTAINERD__SERVICES__LEASES__V1__CREATE_REQUEST__INIT;
+	Containerd__Services__Leases__V1__CreateRequest__LabelsEntry exp =
+		CONTAINERD__SERVICES__LEASES__V1__CREATE_REQUEST__LABELS_ENTRY__INIT;
+	Containerd__Services__Leases__V1__CreateRequest__LabelsEntry *labels[] = {&exp};
+	cleanup_msg Containerd__Services__Leases__V1__CreateResponse *resp = NULL;
+	char when[64];
+	time_t t = time(NULL) + 24 * 3600;
+	struct tm tm;
+
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	exp.key = (char *)"containerd.io/gc.expire";
+	exp.value = when;
+	q.labels = labels;
+	q.n_labels = 1;
+	if (ctl_call(c, LEASE_SVC, "Create", &q.base,
+		     &containerd__services__leases__v1__create_response__descriptor,
+		     (ProtobufCMessage **)&resp, err) < 0)
+		return NULL;
+	if (!resp->lease || !resp->lease->id || !*resp->lease->id) {
+		wh_err_setx(err, EIO, "wharfd made a lease without an id");
+		return NULL;
+	}
+	return xstrdup(resp->lease->id);
+}
+
+static void lease_end(struct ctl_client *c, char *id)
+{
+	Containerd__Services__Leases__V1__DeleteRequest q =
+		CONTAINERD__SERVICES__LEASES__V1__DELETE_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+
+	ctl_client_set_lease(c, NULL);
+	q.id = id;
+	if (ctl_call(c, LEASE_SVC, "Delete", &q.base, &google__protobuf__empty__descriptor, &resp,
+		     NULL) >= 0)
+		cmd_free_msg(resp);
+	free(id);
+}
+
 int cmd_container_create(struct cmd_ctx *x, struct ctl_client *c, const struct ctl_run_opts *o,
 			 struct wh_err **err)
 {
@@ -116,6 +166,7 @@ int cmd_container_create(struct cmd_ctx *x, struct ctl_client *c, const struct c
 		.cwd = o->cwd,
 		.mounts = o->mounts,
 		.n_mounts = o->n_mounts,
+		.host_network = o->networks && o->networks[0] && streq(o->networks[0], "host"),
 	};
 	const char *sn = o->snapshotter ? o->snapshotter : CTL_DEFAULT_SNAPSHOTTER;
 	cleanup_free char *spec = NULL;
@@ -123,15 +174,22 @@ int cmd_container_create(struct cmd_ctx *x, struct ctl_client *c, const struct c
 	size_t len;
 	int r;
 
+	char *lease;
+
 	if ((r = ctl_image_resolve(c, o->image, &img, err)) < 0)
 		return r;
 	r = ctl_spec_generate(&so, &img.config, &spec, &len, err);
-	if (r >= 0)
-		r = prepare_snapshot(c, sn, o->id, img.chain_id, err);
+	if (r >= 0 && !(lease = lease_begin(c, err)))
+		r = -EIO;
 	if (r >= 0) {
-		r = record_container(c, o, img.name, spec, len, err);
-		if (r < 0)
-			remove_snapshot(c, sn, o->id, NULL);
+		ctl_client_set_lease(c, lease);
+		r = prepare_snapshot(c, sn, o->id, img.chain_id, err);
+		if (r >= 0) {
+			r = record_container(c, o, img.name, spec, len, err);
+			if (r < 0)
+				remove_snapshot(c, sn, o->id, NULL);
+		}
+		lease_end(c, lease);
 	}
 	ctl_image_release(&img);
 	return r;

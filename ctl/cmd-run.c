@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * `run`: containers create + tasks start with stdio, wait, and the container's exit code as
- * ours; --rm deletes the container and its snapshot afterwards, -d leaves it running with its
- * fifos in place for `tasks attach`.
+ * ours; --rm deletes the container, its snapshot and its anonymous volumes afterwards, -d leaves
+ * it running with its fifos in place for `tasks attach`.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@ static void undo(struct ctl_client *c, const struct ctl_run_opts *o, bool task)
 	if (task)
 		cmd_task_delete(c, o->id, NULL, NULL);
 	cmd_container_delete(c, o->id, NULL);
+	cmd_volumes_remove_anonymous(c, o);
 }
 
 static int run_attached(struct ctl_client *c, const struct ctl_run_opts *o, struct wh_err **err)
@@ -41,8 +42,8 @@ static int run_attached(struct ctl_client *c, const struct ctl_run_opts *o, stru
 	if (r < 0)
 		return r;
 	cmd_task_delete(c, o->id, NULL, NULL);
-	if (o->rm)
-		cmd_container_delete(c, o->id, NULL);
+	if (o->rm && cmd_container_delete(c, o->id, NULL) >= 0)
+		cmd_volumes_remove_anonymous(c, o);
 	return (int)MIN(status, 255u);
 }
 

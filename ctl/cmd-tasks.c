@@ -398,6 +398,22 @@ static void print_metrics(const Containerd__Types__Metric *m)
 			printf("pids.current\t%llu\npids.limit\t%llu\n",
 			       (unsigned long long)v->pids->current,
 			       (unsigned long long)v->pids->limit);
+		for (size_t i = 0; i < v->n_network; i++) {
+			const Io__Containerd__Cgroups__V1__NetworkStat *n = v->network[i];
+
+			printf("network.%s.rx_bytes\t%llu\nnetwork.%s.rx_packets\t%llu\n"
+			       "network.%s.rx_errors\t%llu\nnetwork.%s.rx_dropped\t%llu\n"
+			       "network.%s.tx_bytes\t%llu\nnetwork.%s.tx_packets\t%llu\n"
+			       "network.%s.tx_errors\t%llu\nnetwork.%s.tx_dropped\t%llu\n",
+			       n->name, (unsigned long long)n->rx_bytes, n->name,
+			       (unsigned long long)n->rx_packets, n->name,
+			       (unsigned long long)n->rx_errors, n->name,
+			       (unsigned long long)n->rx_dropped, n->name,
+			       (unsigned long long)n->tx_bytes, n->name,
+			       (unsigned long long)n->tx_packets, n->name,
+			       (unsigned long long)n->tx_errors, n->name,
+			       (unsigned long long)n->tx_dropped);
+		}
 		io__containerd__cgroups__v1__metrics__free_unpacked(v, NULL);
 		return;
 	}

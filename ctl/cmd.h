@@ -61,6 +61,8 @@ void cmd_free_msgp(void *p);
  * snapshot o->id on the image's chain ID, generates the default spec and records the container.
  * Nothing is left behind on failure. Returns 0 or a negative errno with *err set.
  */
+/* run --rm: the anonymous volumes of o's mounts go with the container, as docker's do. */
+void cmd_volumes_remove_anonymous(struct ctl_client *c, const struct ctl_run_opts *o);
 int cmd_container_create(struct cmd_ctx *x, struct ctl_client *c, const struct ctl_run_opts *o,
 			 struct wh_err **err);
 /* Deletes container id and its snapshot (if any); errors of the snapshot removal are ignored. */

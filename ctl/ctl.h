@@ -49,12 +49,37 @@ int ctl_parse_global(int argc, char **argv, char *(*env)(const char *), struct c
 /* "10s", "500ms", "2m", "1h", "250us", "3ns" or a bare number of seconds. -EINVAL otherwise. */
 int ctl_parse_duration(const char *s, uint64_t *ret_ns);
 
-/* A --mount: ctr's "type=bind,src=/a,dst=/b,options=rbind:ro" (source= / destination= too). */
+/*
+ * A --mount, Docker's and nerdctl's syntax with ctr's default type (bind) and options=a:b:
+ * type=bind|tmpfs|volume, src|source, dst|destination|target, ro|readonly[=true|false],
+ * size= (tmpfs; bytes with k/m/g/t suffixes) and mode= (tmpfs, octal), volume-nocopy (volume),
+ * bind-propagation=[r]private|[r]shared|[r]slave and bind-nonrecursive (bind).
+ * Without options= a bind or volume gets rbind and rw (ro: ro plus rro, recursively read-only),
+ * a tmpfs nosuid,nodev,noexec. A volume is {"type": "volume", "source": NAME} in the spec, which
+ * wharfd resolves at task creation; without src it gets a generated name and is anonymous.
+ * -EINVAL naming the spec and what is wrong: missing or relative dst, a bind without src or
+ * with a relative one, an unknown key or type, size or mode on a non-tmpfs, a bad size, a bad
+ * volume name. Whether a bind source exists is checked by wharfd (the daemon's view counts).
+ */
 struct ctl_mount {
 	char *type, *source, *destination;
 	char **options;
+	bool anonymous; /* a volume named here */
 };
 int ctl_parse_mount(const char *spec, struct ctl_mount *ret, struct wh_err **err);
+/*
+ * Docker's -v/--volume: "/host:/path[:OPTS]" binds, "name:/path[:OPTS]" is a named volume,
+ * "/path" an anonymous one; OPTS are ro, rw, nocopy and the propagation modes ([r]private,
+ * [r]shared, [r]slave), comma-separated. The same mounts and checks as ctl_parse_mount.
+ */
+int ctl_parse_volume_flag(const char *spec, struct ctl_mount *ret, struct wh_err **err);
+/* "64m", "1g", "2MiB", "4096": bytes (k = 1024). -EINVAL, -ERANGE. */
+int ctl_parse_size(const char *s, uint64_t *ret);
+/* A volume name: [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 255 bytes. */
+bool ctl_volume_name_valid(const char *name);
+/* The container labels that record the volumes a container uses (wharfd's in-use check). */
+#define CTL_LABEL_VOLUMES "wharf/volumes"
+#define CTL_LABEL_VOLUMES_ANONYMOUS "wharf/volumes.anonymous"
 void ctl_mount_release(struct ctl_mount *m);
 
 /* The flags of `run` and `containers create` (create refuses --rm and -d). */
@@ -71,7 +96,15 @@ struct ctl_run_opts {
 	char **labels;		    /* K=V, allocated */
 	const char *image, *id;
 	char **args; /* borrowed from argv: the rest after ID, NULL-terminated (may be empty) */
+	/* Networking (--net, -p, --dns, --add-host, --hostname): checked here, then stated to
+	 * wharfd in the wharf/networks, wharf/ports, wharf/dns, wharf/add-hosts and
+	 * wharf/hostname labels (added to labels; JSON lists). Allocated. */
+	char **networks; /* none, host or network names; default CTL_DEFAULT_NETWORK */
+	char **ports;	 /* JSON objects {"hostPort","containerPort","protocol"[,"hostIP"]} */
+	char **dns, **add_hosts;
+	char *hostname;
 };
+#define CTL_DEFAULT_NETWORK "wharf0"
 
 enum ctl_run_mode {
 	CTL_RUN_MODE_RUN,
@@ -109,7 +142,8 @@ struct ctl_spec_opts {
 	const char *cwd;   /* NULL: the image's WorkingDir, else "/" */
 	const struct ctl_mount *mounts;
 	size_t n_mounts;
-	bool no_seccomp; /* leave linux.seccomp out */
+	bool no_seccomp;   /* leave linux.seccomp out */
+	bool host_network; /* --net host: no network namespace of its own */
 };
 
 /*
@@ -158,7 +192,9 @@ int ctl_call(struct ctl_client *c, const char *service, const char *method,
 int ctl_call_long(struct ctl_client *c, const char *service, const char *method,
 		  const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
 		  ProtobufCMessage **ret, struct wh_err **err);
-/* The metadata array for async calls: {"containerd-namespace", ns, NULL}. Static to c. */
+/* Calls from now on carry containerd-lease: lease (NULL: none again). */
+void ctl_client_set_lease(struct ctl_client *c, const char *lease);
+/* The metadata array for async calls: {"containerd-namespace", ns, [lease,] NULL}. Owned by c. */
 const char *const *ctl_client_metadata(struct ctl_client *c);
 
 /* ---- image.c ---- */

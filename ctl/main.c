@@ -13,15 +13,24 @@
 #include "ctl/cmd.h"
 #include "proto/google/protobuf/timestamp.pb-c.h"
 
+cmd_fn cmd_volume;  /* cmd-volume.c */
+cmd_fn cmd_network; /* cmd-network.c */
+
 static const struct {
 	const char *name, *alias;
 	cmd_fn *fn;
 } commands[] = {
-	{"version", NULL, cmd_version}, {"namespaces", "ns", cmd_namespaces},
-	{"images", "i", cmd_images},	{"containers", "c", cmd_containers},
-	{"tasks", "t", cmd_tasks},	{"snapshots", "snapshot", cmd_snapshots},
-	{"content", NULL, cmd_content}, {"events", NULL, cmd_events},
+	{"version", NULL, cmd_version},
+	{"namespaces", "ns", cmd_namespaces},
+	{"images", "i", cmd_images},
+	{"containers", "c", cmd_containers},
+	{"tasks", "t", cmd_tasks},
+	{"snapshots", "snapshot", cmd_snapshots},
+	{"content", NULL, cmd_content},
+	{"events", NULL, cmd_events},
 	{"run", NULL, cmd_run},
+	{"volume", "volumes", cmd_volume},
+	{"network", "networks", cmd_network},
 };
 
 static void usage(FILE *f)
@@ -40,8 +49,15 @@ static void usage(FILE *f)
 		"  snapshots ls|rm\n"
 		"  content ls|get\n"
 		"  events\n"
+		"  volume create|ls|inspect|rm|prune\n"
+		"  network create|ls|inspect|rm\n"
 		"  run [--rm] [-t] [-d] [--env K=V] [--mount SPEC] [--runtime NAME] [--user U[:G]]\n"
-		"      [--cwd DIR] [--snapshotter NAME] [--label K=V] IMAGE ID [ARGS...]\n",
+		"      [--cwd DIR] [--snapshotter NAME] [--label K=V] [--net none|host|NETWORK]\n"
+		"      [-p [IP:]HOSTPORT:CONTAINERPORT[/PROTO]] [--dns IP] [--add-host NAME:IP]\n"
+		"      [--hostname NAME] IMAGE ID [ARGS...]\n"
+		"  --mount SPEC: type=bind,src=/host,dst=/path[,ro] | type=tmpfs,dst=/path[,size=64m]\n"
+		"      [,mode=1777] | type=volume[,src=NAME],dst=/path[,ro][,volume-nocopy]\n"
+		"  -v, --volume [/HOST:|NAME:]/path[:ro|rw|nocopy] (a bind, or a named or anonymous volume)\n",
 		CTL_DEFAULT_ADDRESS, CTL_DEFAULT_NAMESPACE);
 }
 

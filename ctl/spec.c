@@ -285,6 +285,8 @@ static void gen_linux(yajl_gen g, const struct ctl_spec_opts *o)
 	json_gen_str(g, "namespaces");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; namespaces[i]; i++) {
+		if (o->host_network && streq(namespaces[i], "network"))
+			continue;
 		yajl_gen_map_open(g);
 		json_gen_kv_str(g, "type", namespaces[i]);
 		yajl_gen_map_close(g);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs wharf from a build dir: the binaries, the systemd unit and the default config.
+# Installs wharf from a build dir: the binaries, the systemd unit, the default config and the
+# default CNI network (wharf0).
 # Usage: scripts/install.sh [--build DIR] [--prefix /usr/local] [--destdir DIR] [--enable]
 #   --destdir stages everything below DIR (for packaging and tests); --enable runs
 #   `systemctl daemon-reload` and `systemctl enable --now wharfd` (only without --destdir).
@@ -37,6 +38,60 @@ sed "s|/usr/local/bin/wharfd|$prefix/bin/wharfd|" "$top/packaging/wharfd.service
 chmod 0644 "$destdir/etc/systemd/system/wharfd.service"
 if [[ ! -e $destdir/etc/wharf/config.toml ]]; then
 	install -m 0644 "$top/packaging/config.toml" "$destdir/etc/wharf/config.toml"
+fi
+# The default CNI network wharf0 (bridge with host-local IPAM under /var/lib/wharf, portmap,
+# firewall; the loopback plugin brings up each container's lo): the same file wharfd writes into
+# its conf_dir on first use. An existing one is kept. The plugins are Debian's
+# containernetworking-plugins in /usr/lib/cni (scripts/deps/net.txt).
+if [[ ! -e $destdir/etc/cni/net.d/wharf0.conflist ]]; then
+	install -d -m 0755 "$destdir/etc/cni/net.d"
+	cat >"$destdir/etc/cni/net.d/wharf0.conflist" <<'EOF'
+{
+    "cniVersion": "1.0.0",
+    "name": "wharf0",
+    "plugins": [
+        {
+            "type": "bridge",
+            "bridge": "wharf0",
+            "isGateway": true,
+            "ipMasq": true,
+            "hairpinMode": true,
+            "ipam": {
+                "type": "host-local",
+                "dataDir": "/var/lib/wharf/cni/networks",
+                "ranges": [
+                    [
+                        {
+                            "subnet": "10.89.0.0/24",
+                            "gateway": "10.89.0.1"
+                        }
+                    ]
+                ],
+                "routes": [
+                    {
+                        "dst": "0.0.0.0/0"
+                    }
+                ]
+            }
+        },
+        {
+            "type": "portmap",
+            "capabilities": {
+                "portMappings": true
+            }
+        },
+        {
+            "type": "firewall"
+        }
+    ],
+    "wharfManaged": {
+        "labels": {
+
+        }
+    }
+}
+EOF
+	chmod 0644 "$destdir/etc/cni/net.d/wharf0.conflist"
 fi
 echo "install.sh: installed wharf into ${destdir:-/}${prefix}"
 if ((enable)) && [[ -z $destdir ]]; then

@@ -9,7 +9,9 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "supervisor/netsetup.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/volumes.h"
 #include "ttrpc/ttrpc.h"
 
 struct binding {
@@ -139,7 +141,7 @@ static int glue(struct ttrpc_call *call, const ProtobufCMessage *req, void *user
 static const struct svc_service *const all_services[] = {
 	&svc_namespaces, &svc_containers, &svc_leases,	      &svc_content, &svc_snapshots,
 	&svc_images,	 &svc_version,	  &svc_introspection, &svc_events,  &svc_subscriptions,
-	&svc_transfer,	 &svc_diff,	  &svc_tasks,
+	&svc_transfer,	 &svc_diff,	  &svc_tasks,	      &svc_volumes, &svc_networks,
 };
 
 int svc_register_ttrpc(struct daemon *d, struct ttrpc_server *s, struct wh_err **err)

@@ -23,7 +23,9 @@
 #include "proto/runc/options.pb-c.h"
 #include "proto/services/tasks/v1/tasks.pb-c.h"
 #include "snapshots/snapshots.h"
+#include "supervisor/netsetup.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/volumes.h"
 
 #ifdef WHARF_HAVE_RUNTIME
 #	include "runtime-v2/runtime.h"
@@ -60,6 +62,7 @@ struct job {
 	size_t spec_len;
 	struct wh_mount_list mounts;
 	Google__Protobuf__Any *options;
+	struct net_plan *net; /* the container's network labels, or NULL */
 	/* events */
 	char *topic;
 	uint64_t ts;
@@ -133,6 +136,7 @@ static void job_free(struct job *j)
 		protobuf_c_message_free_unpacked(&j->event->base, NULL);
 	wh_err_free(j->e);
 	wh_mount_list_done(&j->mounts);
+	netsetup_plan_free(j->net);
 	free(j->ns);
 	free(j->id);
 	free(j->runtime);
@@ -476,8 +480,24 @@ static void run_reap(struct tasks *t, struct job *j)
 		shim_stop(t, k);
 	}
 	log_info("reaped task %s/%s: its container no longer exists", k->ns, k->id);
+	netsetup_down(t->d, k->ns, k->id);
 	task_remove(t, k);
 out:
+	job_finish(t, j);
+}
+
+/* Networks of containers whose task is gone or whose shim died (a task with a live shim keeps
+ * its network until Delete). Runtime thread: the table is ours. */
+static bool net_keep(void *userdata, const char *ns, const char *id)
+{
+	struct task *k = task_find(userdata, ns, id);
+
+	return k && k->shim && !k->cleaned;
+}
+
+static void run_net_sweep(struct tasks *t, struct job *j)
+{
+	netsetup_sweep(t->d, net_keep, t);
 	job_finish(t, j);
 }
 
@@ -507,6 +527,12 @@ int tasks_reconcile(struct tasks *t)
 		j->run = run_reap;
 		j->ns = xstrdup(orphans[i]);
 		j->id = xstrdup(orphans[i + 1]);
+		queue_push(&t->to_rt, j);
+	}
+	{
+		struct job *j = xnew0(struct job, 1);
+
+		j->run = run_net_sweep;
 		queue_push(&t->to_rt, j);
 	}
 	return (int)n;
@@ -586,9 +612,21 @@ static void run_create(struct tasks *t, struct job *j)
 		j->r = wh_err_setx(&j->e, EEXIST, "task %s: already exists", j->id);
 		goto out;
 	}
-	j->r = rt_shim_start(t->loop, &t->cfg, &o, &shim, &j->e);
+	/* New volumes get the image's content at their destination (off the API loop). */
+	j->r = volumes_task_prefill(t->d->cfg.root, j->ns, j->spec, j->spec_len, &j->mounts, &j->e);
 	if (j->r < 0)
 		goto out;
+	/* Network namespace, CNI attachments and /etc files; the spec then points at them. */
+	if (j->net) {
+		j->r = netsetup_up(t->d, j->ns, j->id, j->net, &j->spec, &j->spec_len, &j->e);
+		if (j->r < 0)
+			goto out;
+		o.spec = j->spec;
+		o.spec_len = j->spec_len;
+	}
+	j->r = rt_shim_start(t->loop, &t->cfg, &o, &shim, &j->e);
+	if (j->r < 0)
+		goto out_net;
 	j->r = rt_task_create(shim, &io, j->options, &pid, &j->e);
 	if (j->r < 0) {
 		cleanup_err struct wh_err *e = NULL;
@@ -596,7 +634,7 @@ static void run_create(struct tasks *t, struct job *j)
 		rt_shim_shutdown(shim, &e);
 		rt_bundle_remove(rt_shim_bundle(shim), NULL);
 		rt_shim_free(shim);
-		goto out;
+		goto out_net;
 	}
 	k = task_add(t, j->ns, j->id);
 	k->shim = shim;
@@ -606,6 +644,11 @@ static void run_create(struct tasks *t, struct job *j)
 	resp->container_id = pb_str(j->id);
 	resp->pid = pid;
 	j->resp = &resp->base;
+	job_finish(t, j);
+	return;
+out_net:
+	if (j->net)
+		netsetup_down(t->d, j->ns, j->id);
 out:
 	job_finish(t, j);
 }
@@ -672,7 +715,15 @@ static int tk_create(struct svc_ctx *c, const ProtobufCMessage *req, ProtobufCMe
 			return wh_err_wrap(err, r, "container '%s': rootfs", q->container_id);
 		}
 	}
+	/* Volume mounts become bind mounts of the volumes' data (made when missing). */
+	r = volumes_task_prepare(d, c->ns, &mc, &j->spec, &j->spec_len, err);
+	if (r >= 0)
+		r = netsetup_plan(mc.labels, &j->net, err);
 	meta_container_release(&mc);
+	if (r < 0) {
+		job_free(j);
+		return r;
+	}
 	return submit(c, req, run_create, j);
 }
 
@@ -761,6 +812,8 @@ static void run_delete(struct tasks *t, struct job *j)
 	j->resp = &delete_resp(k->id, res.pid, res.exit_status, res.exited_at_ns)->base;
 	task_remove(t, k);
 out:
+	if (j->r >= 0)
+		netsetup_down(t->d, j->ns, q->container_id);
 	job_finish(t, j);
 }
 
@@ -1014,6 +1067,7 @@ static void run_metrics(struct tasks *t, struct job *j)
 		m->timestamp = pb_ts(now_real_ns());
 		m->id = pb_str(k->id);
 		m->data = pb_any(data->type_url, data->value.data, data->value.len);
+		netsetup_metrics(k->pid, &m->data);
 		protobuf_c_message_free_unpacked(&data->base, NULL);
 		resp->metrics[resp->n_metrics++] = m;
 	}

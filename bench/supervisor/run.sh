@@ -175,7 +175,8 @@ awk '/^[0-9a-f]+-[0-9a-f]+ / { n = ($6 == "") ? "[anon]" : $6; sub(/.*\//, "", n
 
 # ---- 2. run --rm true latency ----
 export XDG_RUNTIME_DIR=$T/fifo # wharfctl's fifos on tmpfs, as ctr's are (/run/containerd/fifo)
-wr=("$B/ctl/wharfctl" --address "$WSOCK" -n "$NS" run --rm "$IMG")
+# --net none: a namespace with lo only, as ctr's default spec gives (no CNI on either side).
+wr=("$B/ctl/wharfctl" --address "$WSOCK" -n "$NS" run --rm --net none "$IMG")
 cr=(ctr -a "$CSOCK" -n "$NS" run --rm)
 # hyperfine runs each command's samples in one block; other load on the machine drifts, so the R
 # runs are split over K rounds (one hyperfine invocation each, all commands) and merged.
@@ -254,7 +255,7 @@ many() { # many w|c-runc|c-wharf -> "ms count shim_rss shim_pss daemon_rss_delta
 	t0=$(now_ms)
 	for i in $(seq "$N"); do
 		case $k in
-		w) w_ run -d "$IMG" "many-$i" sleep 1000000 >/dev/null ;;
+		w) w_ run -d --net none "$IMG" "many-$i" sleep 1000000 >/dev/null ;;
 		c-runc) c_ run -d --runtime io.containerd.runc.v2 "$IMG" "many-$i" sleep 1000000 >/dev/null ;;
 		c-wharf) c_ run -d --runtime io.containerd.wharf.v2 "$IMG" "many-$i" sleep 1000000 >/dev/null ;;
 		esac

@@ -143,6 +143,15 @@ root = "$T/root"
 state = "$T/state"
 [ttrpc]
 address = "$T/wharfd.sock"
+[cni]
+conf_dir = "$T/cni"
+EOT
+	# The default network (wharf0) of this test: loopback only, so that containers get a CNI
+	# network namespace without touching the host's network (tests/integration/netd has the
+	# bridge, in a namespace of its own).
+	mkdir -p "$T/cni"
+	cat >"$T/cni/wharf0.conflist" <<EOT
+{"cniVersion": "1.0.0", "name": "wharf0", "plugins": [{"type": "loopback"}]}
 EOT
 	PATH="$SHIMDIR:$PATH" "$WHARFD" --config "$T/config.toml" --log-level debug \
 		>"$T/wharfd.log" 2>&1 &

@@ -37,7 +37,18 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 "$b/wharfctl" --address "$work/run/wharfd.sock" version >/dev/null || fail "wharfd did not serve"
+# The default CNI network: valid JSON, wharf0 with the plugins wharfd's own default has
+# (tests/integration/netd compares it with the file wharfd writes), and kept when changed.
+net=$work/root/etc/cni/net.d/wharf0.conflist
+[[ -f $net ]] || fail "wharf0.conflist not installed"
+python3 -c 'import json, sys
+c = json.load(open(sys.argv[1]))
+assert c["name"] == "wharf0", c["name"]
+assert [p["type"] for p in c["plugins"]] == ["bridge", "portmap", "firewall"], c["plugins"]' "$net" ||
+	fail "wharf0.conflist is not the default network"
+echo " " >>"$net"
 echo "# a local change" >>"$cfg"
 "$top/scripts/install.sh" --build "$build" --prefix /opt/wharf --destdir "$work/root" >/dev/null
 grep -q "a local change" "$cfg" || fail "existing config overwritten"
+[[ $(tail -c 2 "$net") == " " ]] || fail "existing wharf0.conflist overwritten"
 echo "install: 1 passed, 0 failed"
