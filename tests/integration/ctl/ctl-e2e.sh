@@ -402,6 +402,28 @@ e2e_tests() {
 		out=$("$W" run --rm --runtime-binary runc "$img" rb1 echo via-runc </dev/null 2>&1)
 		[ "$out" = "via-runc" ] || fail "run --runtime-binary runc: '$out'"
 	fi
+	# crun: Debian's refuses this host's hybrid cgroups, so each call runs in a mount namespace
+	# of its own without the cgroup2 mount (on a pure v2 or v1 host the wrapper changes nothing).
+	if command -v crun >/dev/null; then
+		cat >"$T/crun-w" <<'EOT'
+#!/bin/sh
+exec unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun "$@"' crun "$@"
+EOT
+		chmod +x "$T/crun-w"
+		out=$("$W" run --rm --net none --runtime-binary "$T/crun-w" "$img" cr1 sh -c 'echo via-crun; exit 3' </dev/null 2>&1)
+		rc=$?
+		checks=$((checks + 1))
+		[ "$out" = "via-crun" ] && [ $rc -eq 3 ] || fail "run --runtime-binary crun: '$out' exit $rc"
+	fi
+	# gVisor: Debian's runsc with its own network stack off (the container has --net none).
+	if command -v runsc >/dev/null; then
+		printf '#!/bin/sh\nexec runsc --network=none "$@"\n' >"$T/runsc-w"
+		chmod +x "$T/runsc-w"
+		out=$("$W" run --rm --net none --runtime-binary "$T/runsc-w" "$img" gv1 sh -c 'echo via-runsc; exit 4' </dev/null 2>&1)
+		rc=$?
+		checks=$((checks + 1))
+		[ "$out" = "via-runsc" ] && [ $rc -eq 4 ] || fail "run --runtime-binary runsc: '$out' exit $rc"
+	fi
 	if command -v containerd-shim-runc-v2 >/dev/null && command -v runc >/dev/null; then
 		out=$("$W" run --rm --runtime io.containerd.runc.v2 "$img" rs1 sh -c 'echo via-runc-shim; exit 9' </dev/null 2>&1)
 		rc=$?
