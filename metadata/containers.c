@@ -424,38 +424,15 @@ int meta_container_list(struct meta_db *db, const char *ns, const struct filter 
 
 int meta_container_delete(struct meta_db *db, const char *ns, const char *id, struct wh_err **err)
 {
-	cleanup_stmt sqlite3_stmt *st = NULL, *st2 = NULL;
+	static const char *const sqls[] = {
+		"DELETE FROM containers WHERE ns = ? AND id = ?",
+		"DELETE FROM container_extensions WHERE ns = ? AND id = ?", NULL};
+	static const char *const kinds[] = {KIND_CONTAINER, NULL};
 	int r = check_namespace(ns, err);
 
 	if (r >= 0)
 		r = check_identifier("container id", id, err);
-	if (r < 0)
-		return wh_err_wrap(err, r, "delete container");
-	r = db_begin(db, err);
 	if (r >= 0)
-		r = db_prepare(db, &st, "DELETE FROM containers WHERE ns = ? AND id = ?", err);
-	if (r >= 0) {
-		db_bind_text(st, 1, ns);
-		db_bind_text(st, 2, id);
-		r = db_step_done(db, st, err);
-	}
-	if (r >= 0 && sqlite3_changes(db->db) == 0)
-		r = wh_err_setx(err, ENOENT, "container '%s' not found", id);
-	if (r >= 0)
-		r = db_prepare(db, &st2, "DELETE FROM container_extensions WHERE ns = ? AND id = ?",
-			       err);
-	if (r >= 0) {
-		db_bind_text(st2, 1, ns);
-		db_bind_text(st2, 2, id);
-		r = db_step_done(db, st2, err);
-	}
-	if (r >= 0)
-		r = labels_delete_all(db, ns, KIND_CONTAINER, id, err);
-	if (r >= 0)
-		r = db_commit(db, err);
-	if (r < 0) {
-		db_rollback(db);
-		return wh_err_wrap(err, r, "delete container");
-	}
-	return 0;
+		r = db_delete_object(db, ns, "container", id, sqls, kinds, err);
+	return r < 0 ? wh_err_wrap(err, r, "delete container") : 0;
 }

@@ -445,6 +445,32 @@ int labels_delete_all(struct meta_db *db, const char *ns, const char *kind, cons
 	return db_step_done(db, st, err);
 }
 
+int db_delete_object(struct meta_db *db, const char *ns, const char *what, const char *id,
+		     const char *const *sqls, const char *const *kinds, struct wh_err **err)
+{
+	int r = db_begin(db, err);
+
+	for (size_t i = 0; r >= 0 && sqls[i]; i++) {
+		cleanup_stmt sqlite3_stmt *st = NULL;
+
+		r = db_prepare(db, &st, sqls[i], err);
+		if (r < 0)
+			break;
+		db_bind_text(st, 1, ns);
+		db_bind_text(st, 2, id);
+		r = db_step_done(db, st, err);
+		if (r >= 0 && i == 0 && sqlite3_changes(db->db) == 0)
+			r = wh_err_setx(err, ENOENT, "%s '%s' not found", what, id);
+	}
+	for (size_t i = 0; r >= 0 && kinds[i]; i++)
+		r = labels_delete_all(db, ns, kinds[i], id, err);
+	if (r >= 0)
+		r = db_commit(db, err);
+	else
+		db_rollback(db);
+	return r;
+}
+
 int labels_replace(struct meta_db *db, const char *ns, const char *kind, const char *id,
 		   char *const *kv, struct wh_err **err)
 {

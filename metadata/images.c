@@ -285,32 +285,13 @@ int meta_image_list(struct meta_db *db, const char *ns, const struct filter *f,
 
 int meta_image_delete(struct meta_db *db, const char *ns, const char *name, struct wh_err **err)
 {
-	cleanup_stmt sqlite3_stmt *st = NULL;
+	static const char *const sqls[] = {"DELETE FROM images WHERE ns = ? AND name = ?", NULL};
+	static const char *const kinds[] = {KIND_IMAGE, KIND_ANNOTATION, NULL};
 	int r = check_namespace(ns, err);
 
 	if (r >= 0)
 		r = check_name(name, err);
-	if (r < 0)
-		return wh_err_wrap(err, r, "delete image");
-	r = db_begin(db, err);
 	if (r >= 0)
-		r = db_prepare(db, &st, "DELETE FROM images WHERE ns = ? AND name = ?", err);
-	if (r >= 0) {
-		db_bind_text(st, 1, ns);
-		db_bind_text(st, 2, name);
-		r = db_step_done(db, st, err);
-	}
-	if (r >= 0 && sqlite3_changes(db->db) == 0)
-		r = wh_err_setx(err, ENOENT, "image '%s' not found", name);
-	if (r >= 0)
-		r = labels_delete_all(db, ns, KIND_IMAGE, name, err);
-	if (r >= 0)
-		r = labels_delete_all(db, ns, KIND_ANNOTATION, name, err);
-	if (r >= 0)
-		r = db_commit(db, err);
-	if (r < 0) {
-		db_rollback(db);
-		return wh_err_wrap(err, r, "delete image");
-	}
-	return 0;
+		r = db_delete_object(db, ns, "image", name, sqls, kinds, err);
+	return r < 0 ? wh_err_wrap(err, r, "delete image") : 0;
 }

@@ -59,6 +59,13 @@ int labels_set(struct meta_db *db, const char *ns, const char *kind, const char 
 int labels_delete_all(struct meta_db *db, const char *ns, const char *kind, const char *id,
 		      struct wh_err **err);
 /*
+ * Deletes object id of namespace ns in one transaction: each of sqls ("DELETE FROM t WHERE ns = ?
+ * AND key = ?", bound to ns and id; the first must remove a row, else -ENOENT "<what> 'id' not
+ * found"), then its labels of each of kinds. NULL-terminated lists.
+ */
+int db_delete_object(struct meta_db *db, const char *ns, const char *what, const char *id,
+		     const char *const *sqls, const char *const *kinds, struct wh_err **err);
+/*
  * Applies "labels" / "labels.<k>" paths from kv. A path that is neither is left to the caller:
  * *ret_other is set when one was seen. NULL/empty paths count as "labels".
  */

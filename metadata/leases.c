@@ -171,40 +171,17 @@ int meta_lease_list(struct meta_db *db, const char *ns, const struct filter *f,
 
 int meta_lease_delete(struct meta_db *db, const char *ns, const char *id, struct wh_err **err)
 {
-	cleanup_stmt sqlite3_stmt *st = NULL, *st2 = NULL;
+	static const char *const sqls[] = {"DELETE FROM leases WHERE ns = ? AND id = ?",
+					   "DELETE FROM lease_resources WHERE ns = ? AND lease = ?",
+					   NULL};
+	static const char *const kinds[] = {KIND_LEASE, NULL};
 	int r = check_namespace(ns, err);
 
 	if (r >= 0)
 		r = check_identifier("lease id", id, err);
-	if (r < 0)
-		return wh_err_wrap(err, r, "delete lease");
-	r = db_begin(db, err);
 	if (r >= 0)
-		r = db_prepare(db, &st, "DELETE FROM leases WHERE ns = ? AND id = ?", err);
-	if (r >= 0) {
-		db_bind_text(st, 1, ns);
-		db_bind_text(st, 2, id);
-		r = db_step_done(db, st, err);
-	}
-	if (r >= 0 && sqlite3_changes(db->db) == 0)
-		r = wh_err_setx(err, ENOENT, "lease '%s' not found", id);
-	if (r >= 0)
-		r = db_prepare(db, &st2, "DELETE FROM lease_resources WHERE ns = ? AND lease = ?",
-			       err);
-	if (r >= 0) {
-		db_bind_text(st2, 1, ns);
-		db_bind_text(st2, 2, id);
-		r = db_step_done(db, st2, err);
-	}
-	if (r >= 0)
-		r = labels_delete_all(db, ns, KIND_LEASE, id, err);
-	if (r >= 0)
-		r = db_commit(db, err);
-	if (r < 0) {
-		db_rollback(db);
-		return wh_err_wrap(err, r, "delete lease");
-	}
-	return 0;
+		r = db_delete_object(db, ns, "lease", id, sqls, kinds, err);
+	return r < 0 ? wh_err_wrap(err, r, "delete lease") : 0;
 }
 
 static int check_resource(const struct meta_lease_resource *res, struct wh_err **err)
