@@ -173,26 +173,12 @@ static int ns_rm(struct cmd_ctx *x, int argc, char **argv)
 	Containerd__Services__Namespaces__V1__DeleteNamespaceRequest q =
 		CONTAINERD__SERVICES__NAMESPACES__V1__DELETE_NAMESPACE_REQUEST__INIT;
 	struct ctl_client *c;
-	int rc = 0;
 
 	if (argc < 2)
 		return cmd_failf("usage: namespaces rm NAME...");
 	if (!(c = cmd_client(x)))
 		return 1;
-	for (int i = 1; i < argc; i++) {
-		ProtobufCMessage *resp = NULL;
-		struct wh_err *e = NULL;
-
-		q.name = argv[i];
-		if (ctl_call(c, NS_SVC, "Delete", &q.base, &google__protobuf__empty__descriptor,
-			     &resp, &e) < 0) {
-			rc = cmd_fail(e);
-			continue;
-		}
-		cmd_free_msg(resp);
-		printf("%s\n", argv[i]);
-	}
-	return rc;
+	return cmd_each(c, argv + 1, argc - 1, NS_SVC, "Delete", &q.base, &q.name);
 }
 
 int cmd_namespaces(struct cmd_ctx *x, int argc, char **argv)
@@ -295,27 +281,13 @@ static int sn_rm(struct cmd_ctx *x, int argc, char **argv)
 	Containerd__Services__Snapshots__V1__RemoveSnapshotRequest q =
 		CONTAINERD__SERVICES__SNAPSHOTS__V1__REMOVE_SNAPSHOT_REQUEST__INIT;
 	struct ctl_client *c;
-	int rc = 0;
 
 	q.snapshotter = (char *)snapshotter_flag(&argc, &argv);
 	if (argc < 2)
 		return cmd_failf("usage: snapshots rm [--snapshotter NAME] KEY...");
 	if (!(c = cmd_client(x)))
 		return 1;
-	for (int i = 1; i < argc; i++) {
-		ProtobufCMessage *resp = NULL;
-		struct wh_err *e = NULL;
-
-		q.key = argv[i];
-		if (ctl_call(c, SN_SVC, "Remove", &q.base, &google__protobuf__empty__descriptor,
-			     &resp, &e) < 0) {
-			rc = cmd_fail(e);
-			continue;
-		}
-		cmd_free_msg(resp);
-		printf("%s\n", argv[i]);
-	}
-	return rc;
+	return cmd_each(c, argv + 1, argc - 1, SN_SVC, "Remove", &q.base, &q.key);
 }
 
 int cmd_snapshots(struct cmd_ctx *x, int argc, char **argv)

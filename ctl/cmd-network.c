@@ -212,29 +212,15 @@ static int nw_create(struct cmd_ctx *x, int argc, char **argv)
 
 static int nw_rm(struct cmd_ctx *x, int argc, char **argv)
 {
+	Wharf__Services__Networks__V1__DeleteNetworkRequest q =
+		WHARF__SERVICES__NETWORKS__V1__DELETE_NETWORK_REQUEST__INIT;
 	struct ctl_client *c;
-	int rc = 0;
 
 	if (argc < 2)
 		return cmd_failf("usage: network rm NAME...");
 	if (!(c = cmd_client(x)))
 		return 1;
-	for (int i = 1; i < argc; i++) {
-		Wharf__Services__Networks__V1__DeleteNetworkRequest q =
-			WHARF__SERVICES__NETWORKS__V1__DELETE_NETWORK_REQUEST__INIT;
-		ProtobufCMessage *resp = NULL;
-		struct wh_err *e = NULL;
-
-		q.name = argv[i];
-		if (ctl_call(c, NET_SVC, "Delete", &q.base, &google__protobuf__empty__descriptor,
-			     &resp, &e) < 0) {
-			rc = cmd_fail(e);
-			continue;
-		}
-		cmd_free_msg(resp);
-		printf("%s\n", argv[i]);
-	}
-	return rc;
+	return cmd_each(c, argv + 1, argc - 1, NET_SVC, "Delete", &q.base, &q.name);
 }
 
 int cmd_network(struct cmd_ctx *x, int argc, char **argv)

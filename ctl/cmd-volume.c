@@ -218,29 +218,15 @@ static int vol_inspect(struct cmd_ctx *x, int argc, char **argv)
 
 static int vol_rm(struct cmd_ctx *x, int argc, char **argv)
 {
+	Wharf__Services__Volumes__V1__DeleteVolumeRequest q =
+		WHARF__SERVICES__VOLUMES__V1__DELETE_VOLUME_REQUEST__INIT;
 	struct ctl_client *c;
-	int rc = 0;
 
 	if (argc < 2)
 		return cmd_failf("usage: volume rm NAME...");
 	if (!(c = cmd_client(x)))
 		return 1;
-	for (int i = 1; i < argc; i++) {
-		Wharf__Services__Volumes__V1__DeleteVolumeRequest q =
-			WHARF__SERVICES__VOLUMES__V1__DELETE_VOLUME_REQUEST__INIT;
-		ProtobufCMessage *resp = NULL;
-		struct wh_err *e = NULL;
-
-		q.name = argv[i];
-		if (ctl_call(c, VOL_SVC, "Delete", &q.base, &google__protobuf__empty__descriptor,
-			     &resp, &e) < 0) {
-			rc = cmd_fail(e);
-			continue;
-		}
-		cmd_free_msg(resp);
-		printf("%s\n", argv[i]);
-	}
-	return rc;
+	return cmd_each(c, argv + 1, argc - 1, VOL_SVC, "Delete", &q.base, &q.name);
 }
 
 static int vol_prune(struct cmd_ctx *x, int argc, char **argv)

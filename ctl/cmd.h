@@ -43,6 +43,13 @@ struct cmd_sub {
 int cmd_dispatch(struct cmd_ctx *x, const char *noun, const struct cmd_sub *subs, int argc,
 		 char **argv);
 
+/*
+ * The rm verbs: for each of names, sets *field of req to it and calls service/method (an Empty
+ * answer); prints each name removed and each failure. Returns 1 when any failed, else 0.
+ */
+int cmd_each(struct ctl_client *c, char *const *names, int n, const char *service,
+	     const char *method, ProtobufCMessage *req, char **field);
+
 /* Requires exactly n positional args after the flags; prints usage otherwise. */
 int cmd_need_args(int argc, char **argv, int n, const char *usage);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ctl/cmd.h"
+#include "proto/google/protobuf/empty.pb-c.h"
 #include "proto/google/protobuf/timestamp.pb-c.h"
 
 cmd_fn cmd_volume;  /* cmd-volume.c */
@@ -141,6 +142,27 @@ int cmd_dispatch(struct cmd_ctx *x, const char *noun, const struct cmd_sub *subs
 		cmd_failf("usage: wharfctl %s %s", noun, names.buf);
 	strbuf_release(&names);
 	return 1;
+}
+
+int cmd_each(struct ctl_client *c, char *const *names, int n, const char *service,
+	     const char *method, ProtobufCMessage *req, char **field)
+{
+	int rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		ProtobufCMessage *resp = NULL;
+		struct wh_err *e = NULL;
+
+		*field = names[i];
+		if (ctl_call(c, service, method, req, &google__protobuf__empty__descriptor, &resp,
+			     &e) < 0) {
+			rc = cmd_fail(e);
+			continue;
+		}
+		cmd_free_msg(resp);
+		printf("%s\n", names[i]);
+	}
+	return rc;
 }
 
 int cmd_need_args(int argc, char **argv, int n, const char *usage)
