@@ -314,10 +314,23 @@ static int check_attachment(const struct net_cni *cni, const struct net_attachme
 	return 0;
 }
 
+/*
+ * results/<sha256 of "net NUL cid NUL ifname">: libcni's "<net>-<cid>-<ifname>" is ambiguous
+ * when the parts contain '-' (network "a-b" + id "c" vs network "a" + id "b-c"), and names
+ * from requests never become path components. The entry itself says whose it is.
+ */
 static char *cache_path(const struct net_cni *cni, const char *net, const char *cid,
 			const char *ifname)
 {
-	return xasprintf("%s/results/%s-%s-%s", cni->cache_dir, net, cid, ifname);
+	struct strbuf key = STRBUF_INIT;
+	char dg[DIGEST_STR_LEN];
+
+	strbuf_add(&key, net, strlen(net) + 1);
+	strbuf_add(&key, cid, strlen(cid) + 1);
+	strbuf_adds(&key, ifname);
+	digest_buf(key.buf, key.len, dg);
+	strbuf_release(&key);
+	return xasprintf("%s/results/%s", cni->cache_dir, dg + 7);
 }
 
 static int cache_write(const struct net_cni *cni, const struct net_conflist *cl,
@@ -371,6 +384,15 @@ static int cache_read_member(const struct net_cni *cni, const char *net, const c
 	r = json_parse(text, len, &t, err);
 	if (r < 0)
 		return wh_err_wrap(err, r, "cache '%s'", p);
+	const char *en = NULL, *ec = NULL, *ei = NULL;
+	(void)json_get_string_opt(t, "networkName", "networkName", &en, NULL);
+	(void)json_get_string_opt(t, "containerId", "containerId", &ec, NULL);
+	(void)json_get_string_opt(t, "ifName", "ifName", &ei, NULL);
+	if (!en || !ec || !ei || !streq(en, net) || !streq(ec, cid) || !streq(ei, ifname)) {
+		yajl_tree_free(t);
+		return wh_err_setx(err, ENOENT, "no cached result for '%s' on network '%s'", cid,
+				   net);
+	}
 	yajl_val res = json_get(t, member);
 	if (!res || !YAJL_IS_OBJECT(res)) {
 		yajl_tree_free(t);

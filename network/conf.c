@@ -33,7 +33,7 @@ void net_conflists_free(struct net_conflist **v, size_t n)
 	free(v);
 }
 
-static bool name_ok(const char *s)
+bool net_name_valid(const char *s)
 {
 	/* CNI: network names match ^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$ */
 	if (!s || !*s || strlen(s) > 128)
@@ -79,7 +79,7 @@ int net_conflist_parse(const char *text, size_t len, bool single, const char *or
 	r = json_get_string(tree, "name", "name", &name, err);
 	if (r < 0)
 		goto fail_wrap;
-	if (!name_ok(name)) {
+	if (!net_name_valid(name)) {
 		r = wh_err_setx(err, EINVAL, "%s: invalid network name '%s'", origin, name);
 		goto fail;
 	}
@@ -136,8 +136,9 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int net_conflist_load_all(const char *dir, struct net_conflist ***ret, size_t *ret_n,
-			  struct wh_err **err)
+/* load_all; *skipped (may be NULL) gets why the first unreadable file was left out. */
+static int load_all(const char *dir, struct net_conflist ***ret, size_t *ret_n, char **skipped,
+		    struct wh_err **err)
 {
 	cleanup_strv char **names = xnew0(char *, 1);
 	{
@@ -158,16 +159,20 @@ int net_conflist_load_all(const char *dir, struct net_conflist ***ret, size_t *r
 		cleanup_free char *path = path_join(dir, names[i]);
 		cleanup_free char *text = NULL;
 		size_t len;
+		cleanup_err struct wh_err *e = NULL;
 		int r = read_file(path, NET_CONF_MAX, &text, &len);
+		if (r < 0)
+			wh_err_set(&e, r, "read '%s'", path);
+		else
+			r = net_conflist_parse(text, len, !str_endswith(names[i], ".conflist"),
+					       path, &v[k], &e);
 		if (r < 0) {
-			net_conflists_free(v, k);
-			return wh_err_set(err, r, "read '%s'", path);
-		}
-		r = net_conflist_parse(text, len, !str_endswith(names[i], ".conflist"), path, &v[k],
-				       err);
-		if (r < 0) {
-			net_conflists_free(v, k);
-			return r;
+			/* As libcni: one bad file (someone else's) does not take every network
+			 * down; it is named in the log, and in the error of a lookup that fails. */
+			log_warn("CNI config skipped: %s", wh_err_msg(e));
+			if (skipped && !*skipped)
+				*skipped = xstrdup(wh_err_msg(e));
+			continue;
 		}
 		v[k++]->path = TAKE_PTR(path);
 	}
@@ -176,12 +181,19 @@ int net_conflist_load_all(const char *dir, struct net_conflist ***ret, size_t *r
 	return 0;
 }
 
+int net_conflist_load_all(const char *dir, struct net_conflist ***ret, size_t *ret_n,
+			  struct wh_err **err)
+{
+	return load_all(dir, ret, ret_n, NULL, err);
+}
+
 int net_conflist_load(const char *dir, const char *name, struct net_conflist **ret,
 		      struct wh_err **err)
 {
 	struct net_conflist **v = NULL;
+	cleanup_free char *skipped = NULL;
 	size_t n = 0;
-	int r = net_conflist_load_all(dir, &v, &n, err);
+	int r = load_all(dir, &v, &n, &skipped, err);
 	if (r < 0)
 		return r;
 	struct net_conflist *found = NULL;
@@ -194,7 +206,8 @@ int net_conflist_load(const char *dir, const char *name, struct net_conflist **r
 	}
 	free(v);
 	if (!found)
-		return wh_err_setx(err, ENOENT, "network '%s' not found in '%s'", name, dir);
+		return wh_err_setx(err, ENOENT, "network '%s' not found in '%s'%s%s", name, dir,
+				   skipped ? "; skipped " : "", skipped ? skipped : "");
 	*ret = found;
 	return 0;
 }
@@ -221,7 +234,7 @@ int net_bridge_conflist(const struct net_bridge_opts *o, char **ret, struct wh_e
 	const char *name = o->name ? o->name : NET_DEFAULT_NAME;
 	const char *bridge = o->bridge ? o->bridge : NET_DEFAULT_NAME;
 	const char *subnet = o->subnet ? o->subnet : NET_DEFAULT_SUBNET;
-	if (!name_ok(name))
+	if (!net_name_valid(name))
 		return wh_err_setx(err, EINVAL, "invalid network name '%s'", name);
 	if (!*bridge || strlen(bridge) > 15 || strchr(bridge, '/') || strchr(bridge, ' '))
 		return wh_err_setx(err, EINVAL, "invalid bridge name '%s'", bridge);

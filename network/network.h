@@ -54,6 +54,8 @@ int net_ns_if_stats(const char *netns_path, struct net_if_stats **ret, size_t *r
 int net_pid_if_stats(int pid, struct net_if_stats **ret, size_t *ret_n, struct wh_err **err);
 
 /* ---- conflists ---- */
+/* CNI's rule for network names: ^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$, at most 128 bytes. */
+bool net_name_valid(const char *s);
 struct net_conflist {
 	char *name;
 	char *cni_version;
@@ -71,7 +73,8 @@ struct net_conflist {
 int net_conflist_parse(const char *text, size_t len, bool single, const char *origin,
 		       struct net_conflist **ret, struct wh_err **err);
 void net_conflist_free(struct net_conflist *cl);
-/* All *.conflist and *.conf in dir, sorted by file name; files that fail to parse are errors. */
+/* All *.conflist and *.conf in dir, sorted by file name; a file that cannot be read or parsed is
+ * left out with a warning in the log (as libcni does). */
 int net_conflist_load_all(const char *dir, struct net_conflist ***ret, size_t *ret_n,
 			  struct wh_err **err);
 /* The conflist named name in dir (first file in name order). -ENOENT "network 'x' not found". */

@@ -196,6 +196,18 @@ int netsetup_plan(char *const *kv, struct net_plan **ret, struct wh_err **err)
 	p = xnew0(struct net_plan, 1);
 	if ((r = label_strv(NETSETUP_LABEL_NETWORKS, v, &p->networks, err)) < 0)
 		goto fail;
+	if (!p->networks) {
+		r = wh_err_setx(err, EINVAL, "label '%s': no network named",
+				NETSETUP_LABEL_NETWORKS);
+		goto fail;
+	}
+	strv_foreach(n, p->networks) {
+		if (!net_name_valid(*n)) {
+			r = wh_err_setx(err, EINVAL, "label '%s': '%s' is not a network name",
+					NETSETUP_LABEL_NETWORKS, *n);
+			goto fail;
+		}
+	}
 	if (strv_contains(p->networks, "none") || strv_contains(p->networks, "host")) {
 		if (strv_length(p->networks) != 1) {
 			r = wh_err_setx(err, EINVAL,
@@ -712,7 +724,15 @@ static char *hostname_of(const struct net_plan *p, const char *id)
 		return xstrdup(p->hostname);
 	if (p->mode == PLAN_HOST && gethostname(buf, sizeof(buf) - 1) == 0 && *buf)
 		return xstrdup(buf);
-	return xstrndup(id, 63);
+	{
+		/* a label of at most 63 bytes that does not end in '.' or '-' */
+		char *h = xstrndup(id, 63);
+		size_t n = strlen(h);
+
+		while (n > 1 && (h[n - 1] == '.' || h[n - 1] == '-'))
+			h[--n] = 0;
+		return h;
+	}
 }
 
 static int write_in(const char *dir, const char *name, const char *text, struct wh_err **err)
@@ -1199,6 +1219,14 @@ static bool cidr_overlap(const char *x, const char *y)
 static int create_check(struct net_conflist **v, size_t n, const char *name, char **subnet,
 			const char *bridge, struct wh_err **err)
 {
+	/* The default network is taken even before its file is written (on first use). */
+	if (streq(name, NET_DEFAULT_NAME))
+		return wh_err_setx(err, EEXIST, "network '%s' is the default network", name);
+	if (streq(bridge, "wharf0"))
+		return wh_err_setx(err, EEXIST, "bridge 'wharf0' is the default network's");
+	if (*subnet && cidr_overlap(*subnet, NET_DEFAULT_SUBNET))
+		return wh_err_setx(err, EEXIST, "subnet %s overlaps %s of the default network",
+				   *subnet, NET_DEFAULT_SUBNET);
 	for (size_t i = 0; i < n; i++) {
 		const char *s, *gw, *br;
 
@@ -1280,6 +1308,11 @@ static int nw_create(struct svc_ctx *c, const ProtobufCMessage *req, ProtobufCMe
 		return wh_err_setx(err, EINVAL, "network name required");
 	if (streq(q->name, "none") || streq(q->name, "host") || streq(q->name, LOOPBACK_NAME))
 		return wh_err_setx(err, EINVAL, "network name '%s' is reserved", q->name);
+	if (!net_name_valid(q->name))
+		return wh_err_setx(err, EINVAL,
+				   "invalid network name '%s' (letters, digits, '_', '.' and '-', "
+				   "starting with a letter or digit)",
+				   q->name);
 	if (pb_nz(q->bridge)) {
 		bridge = xstrdup(q->bridge);
 	} else {

@@ -715,10 +715,11 @@ static int tk_create(struct svc_ctx *c, const ProtobufCMessage *req, ProtobufCMe
 			return wh_err_wrap(err, r, "container '%s': rootfs", q->container_id);
 		}
 	}
-	/* Volume mounts become bind mounts of the volumes' data (made when missing). */
-	r = volumes_task_prepare(d, c->ns, &mc, &j->spec, &j->spec_len, err);
+	/* The network labels are checked first: that has no side effects. Then volume mounts
+	 * become bind mounts of the volumes' data (made when missing). */
+	r = netsetup_plan(mc.labels, &j->net, err);
 	if (r >= 0)
-		r = netsetup_plan(mc.labels, &j->net, err);
+		r = volumes_task_prepare(d, c->ns, &mc, &j->spec, &j->spec_len, err);
 	meta_container_release(&mc);
 	if (r < 0) {
 		job_free(j);

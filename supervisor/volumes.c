@@ -373,7 +373,8 @@ int volume_remove(const char *root, const char *ns, const char *name, struct wh_
 		return r;
 	}
 	/* Gone at once by its name (a rename); the data goes after, outside the lock. */
-	trash = xasprintf("%s/.removing-%s-%d-%u", nsd, name, (int)getpid(), ++trash_counter);
+	/* (not named after the volume: a 255-byte name would not fit in it) */
+	trash = xasprintf("%s/.removing-%d-%u", nsd, (int)getpid(), ++trash_counter);
 	if (rename(dir, trash) < 0)
 		r = wh_err_set(err, errno, "volume \"%s\": rename to '%s'", name, trash);
 	pthread_mutex_unlock(&store_lock);
@@ -386,11 +387,7 @@ int volume_remove(const char *root, const char *ns, const char *name, struct wh_
 }
 
 struct usage {
-	struct {
-		dev_t dev;
-		ino_t ino;
-	} * seen;
-	size_t n, cap;
+	struct inode_map seen; /* inodes with more than one link */
 	int64_t bytes;
 };
 
@@ -411,21 +408,16 @@ static int usage_walk(int dir, dev_t dev, struct usage *u, unsigned depth)
 	rewinddir(d);
 	while ((de = readdir(d))) {
 		struct stat st;
-		bool dup = false;
+		bool fresh = true;
 
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
 		if (fstatat(dir, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev)
 			continue;
-		for (size_t i = 0; st.st_nlink > 1 && i < u->n; i++)
-			dup |= u->seen[i].dev == st.st_dev && u->seen[i].ino == st.st_ino;
-		if (dup)
+		if (st.st_nlink > 1)
+			inode_map_get(&u->seen, st.st_dev, st.st_ino, &fresh);
+		if (!fresh)
 			continue;
-		if (st.st_nlink > 1) {
-			xgrow((void **)&u->seen, &u->cap, u->n + 1, sizeof(*u->seen));
-			u->seen[u->n].dev = st.st_dev;
-			u->seen[u->n++].ino = st.st_ino;
-		}
 		u->bytes += (int64_t)st.st_blocks * 512;
 		if (S_ISDIR(st.st_mode)) {
 			cleanup_close int sub = openat(
@@ -449,7 +441,7 @@ int volume_disk_usage(const char *path, int64_t *ret)
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return -errno;
 	r = usage_walk(fd, st.st_dev, &u, 0);
-	free(u.seen);
+	inode_map_release(&u.seen);
 	if (r < 0)
 		return r;
 	*ret = u.bytes + (int64_t)st.st_blocks * 512;

@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 struct wh_err;
 struct wh_mount_list;
 struct meta_container;
@@ -97,6 +99,21 @@ int volumes_task_prefill(const char *root, const char *ns, const void *spec, siz
 			 const struct wh_mount_list *rootfs, struct wh_err **err);
 
 /* ---- volumes_copy.c ---- */
+
+/* Inodes seen in a walk (hard links counted or copied once): a hash table on (dev, ino). */
+struct inode_entry {
+	dev_t dev;
+	ino_t ino;
+	bool used;
+	char *path; /* the caller's (freed by inode_map_release) */
+};
+struct inode_map {
+	struct inode_entry *v;
+	size_t n, cap; /* cap: 0 or a power of two */
+};
+/* The entry of (dev, ino); a new one (used, path NULL) is made when absent (*ret_new true). */
+struct inode_entry *inode_map_get(struct inode_map *m, dev_t dev, ino_t ino, bool *ret_new);
+void inode_map_release(struct inode_map *m);
 
 /*
  * Copies the tree under directory src_dir into directory dst_dir (both O_DIRECTORY fds):

@@ -28,18 +28,52 @@
 #define COPY_MAX_DEPTH 512
 #define XATTR_LIST_MAX_BYTES (64u << 10)
 
-struct link_seen {
-	dev_t dev;
-	ino_t ino;
-	char *path; /* relative to the destination root */
-};
-
 struct copy {
 	int dst_root;
-	struct link_seen *links;
-	size_t n_links, cap_links;
-	struct strbuf path; /* the entry being copied, relative to the roots */
+	struct inode_map links; /* paths relative to the destination root */
+	struct strbuf path;	/* the entry being copied, relative to the roots */
 };
+
+static size_t inode_slot(const struct inode_map *m, dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t)dev * 0x9e3779b97f4a7c15ull ^ (uint64_t)ino * 0xc2b2ae3d27d4eb4full;
+	size_t i = (size_t)(h ^ (h >> 31)) & (m->cap - 1);
+
+	while (m->v[i].used && (m->v[i].dev != dev || m->v[i].ino != ino))
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+struct inode_entry *inode_map_get(struct inode_map *m, dev_t dev, ino_t ino, bool *ret_new)
+{
+	size_t i;
+
+	if ((m->n + 1) * 2 > m->cap) {
+		struct inode_map g = {.cap = m->cap ? m->cap * 2 : 64, .n = m->n};
+
+		g.v = xnew0(struct inode_entry, g.cap);
+		for (size_t k = 0; k < m->cap; k++)
+			if (m->v[k].used)
+				g.v[inode_slot(&g, m->v[k].dev, m->v[k].ino)] = m->v[k];
+		free(m->v);
+		*m = g;
+	}
+	i = inode_slot(m, dev, ino);
+	*ret_new = !m->v[i].used;
+	if (*ret_new) {
+		m->v[i] = (struct inode_entry){.dev = dev, .ino = ino, .used = true};
+		m->n++;
+	}
+	return &m->v[i];
+}
+
+void inode_map_release(struct inode_map *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->v[i].path);
+	free(m->v);
+	*m = (struct inode_map){0};
+}
 
 static int copy_fail(struct copy *c, struct wh_err **err, int r, const char *what)
 {
@@ -141,18 +175,19 @@ static int copy_data(struct copy *c, int src, int dst, off_t size, struct wh_err
 static int try_link(struct copy *c, int dst_dir, const char *name, const struct stat *st,
 		    struct wh_err **err)
 {
+	struct inode_entry *e;
+	bool fresh;
+
 	if (st->st_nlink < 2)
 		return 0;
-	for (size_t i = 0; i < c->n_links; i++) {
-		if (c->links[i].dev != st->st_dev || c->links[i].ino != st->st_ino)
-			continue;
-		if (linkat(c->dst_root, c->links[i].path, dst_dir, name, 0) < 0)
-			return copy_fail(c, err, errno, "hard link");
-		return 1;
+	e = inode_map_get(&c->links, st->st_dev, st->st_ino, &fresh);
+	if (fresh) {
+		e->path = xstrdup(c->path.buf);
+		return 0;
 	}
-	xgrow((void **)&c->links, &c->cap_links, c->n_links + 1, sizeof(*c->links));
-	c->links[c->n_links++] = (struct link_seen){st->st_dev, st->st_ino, xstrdup(c->path.buf)};
-	return 0;
+	if (linkat(c->dst_root, e->path, dst_dir, name, 0) < 0)
+		return copy_fail(c, err, errno, "hard link");
+	return 1;
 }
 
 static int copy_file(struct copy *c, int src_dir, int dst_dir, const char *name,
@@ -314,9 +349,7 @@ int volume_copy_tree(int src_dir, int dst_dir, struct wh_err **err)
 	r = copy_dir_contents(&c, src_dir, dst_dir, 0, err);
 	if (r >= 0)
 		r = copy_meta_fd(&c, src_dir, dst_dir, &st, false, err);
-	for (size_t i = 0; i < c.n_links; i++)
-		free(c.links[i].path);
-	free(c.links);
+	inode_map_release(&c.links);
 	strbuf_release(&c.path);
 	return r;
 }

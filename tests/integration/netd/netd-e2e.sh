@@ -268,6 +268,11 @@ EOF
 	expect_fail "create overlapping" "overlaps" "$W" network create --subnet 10.89.0.128/25 net3
 	expect_fail "create bad subnet" "invalid subnet" "$W" network create --subnet 10.1.2.3/24 net4
 	expect_fail "create bad name" "invalid network name" "$W" network create 'bad/name'
+	expect_fail "create the default's name" "is the default network" "$W" network create wharf0
+	expect_fail "create on the default's bridge" "the default network's" \
+		"$W" network create --bridge wharf0 net5
+	expect_fail "create in the default's subnet" "of the default network" \
+		"$W" network create --subnet 10.89.0.0/24 net6
 	expect_out "network create auto subnet" "net5" "$W" network create net5
 	expect_out "auto subnet picked" "10.89.1.0/24" "$W" network inspect net5
 	expect_out "network rm net5" "net5" "$W" network rm net5

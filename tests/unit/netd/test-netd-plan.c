@@ -189,6 +189,10 @@ static void test_plan(void **state)
 	expect_plan_error((const char *[]){"wharf/networks", "[\"x\"", NULL},
 			  "expected a JSON list of strings");
 	expect_plan_error((const char *[]){"wharf/networks", "", NULL}, "empty");
+	/* found by review: an empty list crashed wharfd at task create; names stay CNI names */
+	expect_plan_error((const char *[]){"wharf/networks", "[]", NULL}, "no network named");
+	expect_plan_error((const char *[]){"wharf/networks", "[\"../../x\"]", NULL},
+			  "'../../x' is not a network name");
 	expect_plan_error((const char *[]){"wharf/networks", "[\"none\",\"x\"]", NULL},
 			  "'none' and 'host' exclude other networks");
 	expect_plan_error(
