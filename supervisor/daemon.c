@@ -319,6 +319,7 @@ int daemon_run(struct daemon *d)
 void daemon_release(struct daemon *d)
 {
 	d->server = ttrpc_server_free(d->server);
+	worker_stop_all(); /* a pull in progress must not hold the pool (and the stop) */
 	d->pool = pool_free(d->pool);
 	content_writers_close_all();
 	d->tasks = tasks_free(d->tasks);

@@ -160,6 +160,8 @@ extern const struct svc_service worker_svc_transfer, worker_svc_diff;
  */
 int worker_call(struct svc_ctx *c, const ProtobufCServiceDescriptor *service, const char *method,
 		const ProtobufCMessage *req, ProtobufCMessage **ret, struct wh_err **err);
+/* SIGTERM to every worker running, and to those started from now on (wharfd is stopping). */
+void worker_stop_all(void);
 /* The frames wharfd-worker writes on its stdout: a type byte, a 32-bit little-endian length. */
 #define WORKER_FRAME_EVENT 'E'	  /* ns NUL topic NUL type_url NUL value */
 #define WORKER_FRAME_RESPONSE 'R' /* the packed response */

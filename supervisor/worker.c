@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -25,6 +26,50 @@
 #include "supervisor/supervisor.h"
 
 extern char **environ;
+
+/* The workers running now, so that a stopping wharfd does not wait for a long pull. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static pid_t *live;
+static size_t n_live, cap_live;
+static bool stopping;
+
+static bool live_add(pid_t pid)
+{
+	bool ok;
+
+	pthread_mutex_lock(&live_lock);
+	ok = !stopping;
+	xgrow((void **)&live, &cap_live, n_live + 1, sizeof(*live));
+	live[n_live++] = pid;
+	pthread_mutex_unlock(&live_lock);
+	return ok;
+}
+
+static void live_remove(pid_t pid)
+{
+	pthread_mutex_lock(&live_lock);
+	for (size_t i = 0; i < n_live; i++) {
+		if (live[i] == pid) {
+			live[i] = live[--n_live];
+			break;
+		}
+	}
+	if (!n_live) {
+		free(live);
+		live = NULL;
+		cap_live = 0;
+	}
+	pthread_mutex_unlock(&live_lock);
+}
+
+void worker_stop_all(void)
+{
+	pthread_mutex_lock(&live_lock);
+	stopping = true;
+	for (size_t i = 0; i < n_live; i++)
+		kill(live[i], SIGTERM); /* still our unreaped child: the pid is not reused */
+	pthread_mutex_unlock(&live_lock);
+}
 
 #define FRAME_MAX (256u << 20)
 
@@ -139,6 +184,8 @@ int worker_call(struct svc_ctx *c, const ProtobufCServiceDescriptor *service, co
 		wh_close(in[1]), wh_close(out[0]);
 		return wh_err_set(err, r, "cannot run '%s'", c->d->worker_path);
 	}
+	if (!live_add(pid))
+		kill(pid, SIGTERM); /* wharfd is stopping: this call ends at once */
 	/* The worker reads the whole request before it writes anything. A worker that died
 	 * before reading it (EPIPE) is reported from its exit status below. */
 	(void)write_all(in[1], packed, plen);
@@ -175,6 +222,7 @@ int worker_call(struct svc_ctx *c, const ProtobufCServiceDescriptor *service, co
 	strbuf_release(&f);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
+	live_remove(pid);
 	if (r >= 0 && !answered) {
 		if (WIFSIGNALED(st))
 			r = wh_err_setx(err, EIO, "wharfd-worker for %s/%s died of signal %d",

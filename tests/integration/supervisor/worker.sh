@@ -106,6 +106,43 @@ checks=$((checks + 1))
 [ -n "$(W snapshots ls -q)" ] || fail "no snapshot after the worker unpacked the image"
 check "daemon alive at the end" kill -0 "$DPID"
 
+# 4. A stopping wharfd does not wait for a worker: one that hangs (as on a dead registry) is
+# stopped, and wharfd exits within its 5 s grace for pending calls, not when the worker would.
+kill "$EPID" 2>/dev/null
+wait "$EPID" 2>/dev/null
+EPID=
+rm -f "$T/bin/wharfd-worker"
+printf '#!/bin/sh\necho $$ >"%s"\nexec sleep 1000\n' "$T/worker.pid" >"$T/bin/wharfd-worker"
+chmod +x "$T/bin/wharfd-worker"
+W images import "$T/fx/busybox.tar" >"$T/import.out" 2>&1 &
+IPID=$!
+for _ in $(seq 1 100); do
+	[ -s "$T/worker.pid" ] && break
+	sleep 0.05
+done
+wpid=$(cat "$T/worker.pid" 2>/dev/null)
+checks=$((checks + 1))
+[ -n "$wpid" ] && kill -0 "$wpid" 2>/dev/null || fail "the hanging worker did not start"
+kill -TERM "$DPID"
+stopped=
+for _ in $(seq 1 200); do # 10 s: the grace is 5 s
+	if ! kill -0 "$DPID" 2>/dev/null; then
+		stopped=1
+		break
+	fi
+	sleep 0.05
+done
+checks=$((checks + 1))
+[ -n "$stopped" ] || fail "wharfd still running 10 s after SIGTERM with a hanging worker"
+wait "$DPID" 2>/dev/null
+DPID=
+wait "$IPID" 2>/dev/null
+# the worker is gone, not a zombie left running (PID 1 reaps late: look at its state)
+state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$wpid/status" 2>/dev/null)
+checks=$((checks + 1))
+[ -z "$state" ] || [ "$state" = Z ] || fail "the worker ($wpid) outlived wharfd: state $state"
+kill -KILL "$wpid" 2>/dev/null
+
 if [ $fails -ne 0 ]; then
 	echo "$fails of $checks checks failed; wharfd log tail:" >&2
 	tail -20 "$T/wharfd.log" >&2
