@@ -39,6 +39,9 @@ int cg_read_kv(const char *dir, const char *file, struct oci_stat_kv **ret, size
 uint64_t cg_kv_get(const struct oci_stat_kv *kv, size_t n, const char *key);
 void cg_kv_free(struct oci_stat_kv *kv, size_t n);
 bool cg_file_exists(const char *dir, const char *file);
+/* Stats: cg_read_u64 with an error naming dir/file; _opt leaves *ret alone when file is absent. */
+int cg_stat(const char *dir, const char *file, uint64_t *ret, struct wh_err **err);
+int cg_stat_opt(const char *dir, const char *file, uint64_t *ret, struct wh_err **err);
 /* The hierarchy whose comma-separated name list holds ctrl, or NULL. */
 const struct cg_hier *cg_find(const struct oci_cgroup *cg, const char *ctrl);
 

@@ -324,52 +324,36 @@ int cg1_apply(const struct oci_cgroup *cg, const struct oci_resources *res, stru
 
 /* ------------------------------------------------------------------- stats ---- */
 
-/* Reads a u64 file of a controller; -ENOENT only when the file does not exist. */
-static int get(const char *dir, const char *file, uint64_t *ret, struct wh_err **err)
-{
-	int r = cg_read_u64(dir, file, ret);
-
-	if (r < 0)
-		return wh_err_set(err, r, "read '%s/%s'", dir, file);
-	return 0;
-}
-
-static int get_opt(const char *dir, const char *file, uint64_t *ret, struct wh_err **err)
-{
-	if (!cg_file_exists(dir, file))
-		return 0;
-	return get(dir, file, ret, err);
-}
-
 static int stats_memory(const char *dir, struct oci_cgroup_stats *s, struct wh_err **err)
 {
 	int r;
 
 	s->has_memory = true;
-	r = get(dir, "memory.usage_in_bytes", &s->memory.usage, err);
+	r = cg_stat(dir, "memory.usage_in_bytes", &s->memory.usage, err);
 	if (r >= 0)
-		r = get(dir, "memory.limit_in_bytes", &s->memory.limit, err);
+		r = cg_stat(dir, "memory.limit_in_bytes", &s->memory.limit, err);
 	if (r >= 0)
-		r = get(dir, "memory.max_usage_in_bytes", &s->memory.max_usage, err);
+		r = cg_stat(dir, "memory.max_usage_in_bytes", &s->memory.max_usage, err);
 	if (r >= 0)
-		r = get(dir, "memory.failcnt", &s->memory.failcnt, err);
+		r = cg_stat(dir, "memory.failcnt", &s->memory.failcnt, err);
 	if (r >= 0)
-		r = get_opt(dir, "memory.memsw.usage_in_bytes", &s->memory.swap_usage, err);
+		r = cg_stat_opt(dir, "memory.memsw.usage_in_bytes", &s->memory.swap_usage, err);
 	if (r >= 0)
-		r = get_opt(dir, "memory.memsw.limit_in_bytes", &s->memory.swap_limit, err);
+		r = cg_stat_opt(dir, "memory.memsw.limit_in_bytes", &s->memory.swap_limit, err);
 	if (r >= 0)
-		r = get_opt(dir, "memory.memsw.max_usage_in_bytes", &s->memory.swap_max_usage, err);
+		r = cg_stat_opt(dir, "memory.memsw.max_usage_in_bytes", &s->memory.swap_max_usage,
+				err);
 	if (r >= 0)
-		r = get_opt(dir, "memory.memsw.failcnt", &s->memory.swap_failcnt, err);
+		r = cg_stat_opt(dir, "memory.memsw.failcnt", &s->memory.swap_failcnt, err);
 	if (r >= 0)
-		r = get_opt(dir, "memory.kmem.usage_in_bytes", &s->memory.kernel_usage, err);
+		r = cg_stat_opt(dir, "memory.kmem.usage_in_bytes", &s->memory.kernel_usage, err);
 	if (r >= 0)
-		r = get_opt(dir, "memory.kmem.limit_in_bytes", &s->memory.kernel_limit, err);
+		r = cg_stat_opt(dir, "memory.kmem.limit_in_bytes", &s->memory.kernel_limit, err);
 	if (r >= 0)
-		r = get_opt(dir, "memory.kmem.max_usage_in_bytes", &s->memory.kernel_max_usage,
-			    err);
+		r = cg_stat_opt(dir, "memory.kmem.max_usage_in_bytes", &s->memory.kernel_max_usage,
+				err);
 	if (r >= 0)
-		r = get_opt(dir, "memory.kmem.failcnt", &s->memory.kernel_failcnt, err);
+		r = cg_stat_opt(dir, "memory.kmem.failcnt", &s->memory.kernel_failcnt, err);
 	if (r < 0)
 		return r;
 	r = cg_read_kv(dir, "memory.stat", &s->memory.stat, &s->memory.n_stat);
@@ -387,7 +371,7 @@ static int stats_cpuacct(const char *dir, struct oci_cgroup_stats *s, struct wh_
 	char *save = NULL;
 	int r;
 
-	r = get(dir, "cpuacct.usage", &s->cpu.usage_ns, err);
+	r = cg_stat(dir, "cpuacct.usage", &s->cpu.usage_ns, err);
 	if (r < 0)
 		return r;
 	r = cg_read(dir, "cpuacct.usage_percpu", &percpu);
@@ -462,11 +446,11 @@ static int stats_hugetlb(const char *dir, struct oci_cgroup_stats *s, struct wh_
 		*h = (struct oci_hugetlb_stat){.page_size = xstrdup(size)};
 		max = xasprintf("hugetlb.%s.max_usage_in_bytes", size);
 		fc = xasprintf("hugetlb.%s.failcnt", size);
-		r = get(dir, name, &h->usage, err);
+		r = cg_stat(dir, name, &h->usage, err);
 		if (r >= 0)
-			r = get_opt(dir, max, &h->max, err);
+			r = cg_stat_opt(dir, max, &h->max, err);
 		if (r >= 0)
-			r = get_opt(dir, fc, &h->failcnt, err);
+			r = cg_stat_opt(dir, fc, &h->failcnt, err);
 		if (r < 0)
 			return r;
 	}
@@ -504,9 +488,9 @@ int cg1_stats(const struct oci_cgroup *cg, struct oci_cgroup_stats *s, struct wh
 	}
 	if ((dir = oci_cgroup_dir(cg, "pids"))) {
 		s->has_pids = true;
-		r = get(dir, "pids.current", &s->pids.current, err);
+		r = cg_stat(dir, "pids.current", &s->pids.current, err);
 		if (r >= 0)
-			r = get(dir, "pids.max", &s->pids.limit, err);
+			r = cg_stat(dir, "pids.max", &s->pids.limit, err);
 		if (r < 0)
 			return r;
 		if (s->pids.limit == UINT64_MAX)

@@ -362,36 +362,20 @@ int cg2_apply(const struct oci_cgroup *cg, const struct oci_resources *res, stru
 
 /* ------------------------------------------------------------------- stats ---- */
 
-static int get(const char *dir, const char *file, uint64_t *ret, struct wh_err **err)
-{
-	int r = cg_read_u64(dir, file, ret);
-
-	if (r < 0)
-		return wh_err_set(err, r, "read '%s/%s'", dir, file);
-	return 0;
-}
-
-static int get_opt(const char *dir, const char *file, uint64_t *ret, struct wh_err **err)
-{
-	if (!cg_file_exists(dir, file))
-		return 0;
-	return get(dir, file, ret, err);
-}
-
 static int stats_memory(const char *dir, struct oci_cgroup_stats *s, struct wh_err **err)
 {
 	int r;
 
 	s->has_memory = true;
-	r = get(dir, "memory.current", &s->memory.usage, err);
+	r = cg_stat(dir, "memory.current", &s->memory.usage, err);
 	if (r >= 0)
-		r = get(dir, "memory.max", &s->memory.limit, err);
+		r = cg_stat(dir, "memory.max", &s->memory.limit, err);
 	if (r >= 0)
-		r = get_opt(dir, "memory.peak", &s->memory.max_usage, err);
+		r = cg_stat_opt(dir, "memory.peak", &s->memory.max_usage, err);
 	if (r >= 0)
-		r = get_opt(dir, "memory.swap.current", &s->memory.swap_usage, err);
+		r = cg_stat_opt(dir, "memory.swap.current", &s->memory.swap_usage, err);
 	if (r >= 0)
-		r = get_opt(dir, "memory.swap.max", &s->memory.swap_limit, err);
+		r = cg_stat_opt(dir, "memory.swap.max", &s->memory.swap_limit, err);
 	if (r < 0)
 		return r;
 	r = cg_read_kv(dir, "memory.stat", &s->memory.stat, &s->memory.n_stat);
@@ -493,9 +477,9 @@ static int stats_hugetlb(const char *dir, struct oci_cgroup_stats *s, struct wh_
 		*h = (struct oci_hugetlb_stat){.page_size = xstrdup(size)};
 		max = xasprintf("hugetlb.%s.max", size);
 		events = xasprintf("hugetlb.%s.events", size);
-		r = get(dir, name, &h->usage, err);
+		r = cg_stat(dir, name, &h->usage, err);
 		if (r >= 0)
-			r = get_opt(dir, max, &h->max, err);
+			r = cg_stat_opt(dir, max, &h->max, err);
 		if (r < 0)
 			return r;
 		if (cg_read_kv(dir, events, &kv, &nkv) >= 0) {
@@ -518,9 +502,9 @@ int cg2_stats(const struct oci_cgroup *cg, struct oci_cgroup_stats *s, struct wh
 		r = stats_cpu(dir, s, err);
 	if (r >= 0 && oci_cgroup_has_controller(cg, "pids")) {
 		s->has_pids = true;
-		r = get(dir, "pids.current", &s->pids.current, err);
+		r = cg_stat(dir, "pids.current", &s->pids.current, err);
 		if (r >= 0)
-			r = get(dir, "pids.max", &s->pids.limit, err);
+			r = cg_stat(dir, "pids.max", &s->pids.limit, err);
 		if (r >= 0 && s->pids.limit == UINT64_MAX)
 			s->pids.limit = 0;
 	}

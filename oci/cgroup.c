@@ -122,6 +122,22 @@ bool cg_file_exists(const char *dir, const char *file)
 	return access(p, F_OK) == 0;
 }
 
+int cg_stat(const char *dir, const char *file, uint64_t *ret, struct wh_err **err)
+{
+	int r = cg_read_u64(dir, file, ret);
+
+	if (r < 0)
+		return wh_err_set(err, r, "read '%s/%s'", dir, file);
+	return 0;
+}
+
+int cg_stat_opt(const char *dir, const char *file, uint64_t *ret, struct wh_err **err)
+{
+	if (!cg_file_exists(dir, file))
+		return 0;
+	return cg_stat(dir, file, ret, err);
+}
+
 static bool list_has(const char *list, const char *item)
 {
 	size_t n = strlen(item);
