@@ -315,9 +315,7 @@ static int ct_ls(struct cmd_ctx *x, int argc, char **argv)
 		for (size_t i = 0; i < resp->n_containers; i++)
 			container_json(g, resp->containers[i], false);
 		yajl_gen_array_close(g);
-		cleanup_free char *s = json_gen_finish(g, NULL);
-		printf("%s\n", s);
-		return 0;
+		return cmd_print_json(g);
 	}
 	struct ctl_table *t = ctl_table_new(3);
 	if (!o.quiet)
@@ -349,9 +347,7 @@ static int ct_info(struct cmd_ctx *x, int argc, char **argv)
 		return cmd_fail(e);
 	yajl_gen g = json_gen_new(true);
 	container_json(g, resp->container, true);
-	cleanup_free char *s = json_gen_finish(g, NULL);
-	printf("%s\n", s);
-	return 0;
+	return cmd_print_json(g);
 }
 
 static int ct_rm(struct cmd_ctx *x, int argc, char **argv)

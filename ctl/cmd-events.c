@@ -38,8 +38,7 @@ static void print_env(const Containerd__Services__Events__V1__Envelope *env, boo
 		json_gen_kv_str(g, "topic", env->topic);
 		json_gen_kv_str(g, "type", type);
 		yajl_gen_map_close(g);
-		cleanup_free char *s = json_gen_finish(g, NULL);
-		printf("%s\n", s);
+		cmd_print_json(g);
 	} else {
 		printf("%s %s %s %s\n", when, env->namespace_, env->topic, type);
 	}

@@ -379,9 +379,7 @@ static int img_ls(struct cmd_ctx *x, int argc, char **argv)
 		for (size_t i = 0; i < resp->n_images; i++)
 			image_json(g, resp->images[i], image_size(c, resp->images[i]));
 		yajl_gen_array_close(g);
-		cleanup_free char *s = json_gen_finish(g, NULL);
-		printf("%s\n", s);
-		return 0;
+		return cmd_print_json(g);
 	}
 	struct ctl_table *t = ctl_table_new(6);
 	if (!o.quiet)
@@ -736,8 +734,7 @@ static int img_check(struct cmd_ctx *x, int argc, char **argv)
 	}
 	if (g) {
 		yajl_gen_array_close(g);
-		cleanup_free char *js = json_gen_finish(g, NULL);
-		printf("%s\n", js);
+		cmd_print_json(g);
 	}
 	cleanup_free char *s = ctl_table_render(t);
 	fputs(s, stdout);

@@ -74,9 +74,7 @@ static int ns_ls(struct cmd_ctx *x, int argc, char **argv)
 			yajl_gen_map_close(g);
 		}
 		yajl_gen_array_close(g);
-		cleanup_free char *s = json_gen_finish(g, NULL);
-		printf("%s\n", s);
-		return 0;
+		return cmd_print_json(g);
 	}
 	struct ctl_table *t = ctl_table_new(2);
 	if (!o.quiet)
@@ -255,9 +253,7 @@ static int sn_ls(struct cmd_ctx *x, int argc, char **argv)
 			yajl_gen_map_close(g);
 		}
 		yajl_gen_array_close(g);
-		cleanup_free char *s = json_gen_finish(g, NULL);
-		printf("%s\n", s);
-		return 0;
+		return cmd_print_json(g);
 	}
 	struct ctl_table *t = ctl_table_new(3);
 	if (!o.quiet)
@@ -336,9 +332,7 @@ static int ct_ls(struct cmd_ctx *x, int argc, char **argv)
 			yajl_gen_map_close(g);
 		}
 		yajl_gen_array_close(g);
-		cleanup_free char *s = json_gen_finish(g, NULL);
-		printf("%s\n", s);
-		return 0;
+		return cmd_print_json(g);
 	}
 	struct ctl_table *t = ctl_table_new(4);
 	if (!o.quiet)

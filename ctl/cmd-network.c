@@ -65,8 +65,7 @@ static void print_json_list(pb_network *const *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		network_json(g, v[i]);
 	yajl_gen_array_close(g);
-	cleanup_free char *s = json_gen_finish(g, NULL);
-	printf("%s\n", s);
+	cmd_print_json(g);
 }
 
 static int nw_ls(struct cmd_ctx *x, int argc, char **argv)

@@ -217,9 +217,7 @@ static int t_ls(struct cmd_ctx *x, int argc, char **argv)
 			yajl_gen_map_close(g);
 		}
 		yajl_gen_array_close(g);
-		cleanup_free char *s = json_gen_finish(g, NULL);
-		printf("%s\n", s);
-		return 0;
+		return cmd_print_json(g);
 	}
 	struct ctl_table *t = ctl_table_new(3);
 	if (!o.quiet)
@@ -361,9 +359,7 @@ static int t_ps(struct cmd_ctx *x, int argc, char **argv)
 		for (size_t i = 0; i < resp->n_processes; i++)
 			yajl_gen_integer(g, resp->processes[i]->pid);
 		yajl_gen_array_close(g);
-		cleanup_free char *s = json_gen_finish(g, NULL);
-		printf("%s\n", s);
-		return 0;
+		return cmd_print_json(g);
 	}
 	if (!o.quiet)
 		printf("PID\n");

@@ -148,9 +148,7 @@ static int vol_ls(struct cmd_ctx *x, int argc, char **argv)
 		for (size_t i = 0; i < resp->n_volumes; i++)
 			volume_json(g, resp->volumes[i]);
 		yajl_gen_array_close(g);
-		cleanup_free char *s = json_gen_finish(g, NULL);
-		printf("%s\n", s);
-		return 0;
+		return cmd_print_json(g);
 	}
 	struct ctl_table *t = ctl_table_new(q.size ? 4 : 3);
 	if (!quiet)

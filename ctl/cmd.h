@@ -28,6 +28,9 @@ struct ctl_client *cmd_client(struct cmd_ctx *x);
 int cmd_fail(struct wh_err *e);
 __attribute__((format(printf, 1, 2))) int cmd_failf(const char *fmt, ...);
 
+/* Prints the JSON document of g (finished and freed) on stdout; returns 0. */
+int cmd_print_json(yajl_gen g);
+
 /* -q/--quiet, --format json|table, and the rest (filters or names) from argv. */
 struct cmd_list_opts {
 	bool quiet, json;

@@ -144,6 +144,14 @@ int cmd_dispatch(struct cmd_ctx *x, const char *noun, const struct cmd_sub *subs
 	return 1;
 }
 
+int cmd_print_json(yajl_gen g)
+{
+	cleanup_free char *s = json_gen_finish(g, NULL);
+
+	printf("%s\n", s);
+	return 0;
+}
+
 int cmd_each(struct ctl_client *c, char *const *names, int n, const char *service,
 	     const char *method, ProtobufCMessage *req, char **field)
 {
