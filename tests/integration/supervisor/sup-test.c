@@ -265,6 +265,25 @@ static int delete_container(const char *id)
 	return call(S_CTR, "Delete", &q, &google__protobuf__empty__descriptor, NULL);
 }
 
+/* Opens an events subscription with one filter; its id, or NULL. */
+static char *subscribe(const char *filter)
+{
+	Wharf__Services__Events__V1__OpenRequest oq =
+		WHARF__SERVICES__EVENTS__V1__OPEN_REQUEST__INIT;
+	Wharf__Services__Events__V1__OpenResponse *resp = NULL;
+	char *evf[] = {(char *)filter};
+	char *id;
+
+	oq.filters = evf;
+	oq.n_filters = 1;
+	if (call(S_SUB, "Open", &oq, &wharf__services__events__v1__open_response__descriptor,
+		 &resp) < 0)
+		return NULL;
+	id = xstrdup(resp->id);
+	pbfree(resp);
+	return id;
+}
+
 static int scenario_api(void)
 {
 	Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
@@ -863,19 +882,7 @@ static int scenario_snapshots(void)
 	cleanup_free char *sub = NULL;
 	const char *sns[] = {"native", ""};
 
-	{
-		Wharf__Services__Events__V1__OpenRequest oq =
-			WHARF__SERVICES__EVENTS__V1__OPEN_REQUEST__INIT;
-		Wharf__Services__Events__V1__OpenResponse * or = NULL;
-		char *evf[] = {"topic~=\"^/snapshot/\""};
-
-		oq.filters = evf;
-		oq.n_filters = 1;
-		CHECK(call(S_SUB, "Open", &oq,
-			   &wharf__services__events__v1__open_response__descriptor, & or) >= 0);
-		sub = xstrdup(or->id);
-		pbfree(or);
-	}
+	CHECK((sub = subscribe("topic~=\"^/snapshot/\"")) != NULL);
 
 	for (size_t s = 0; s < 2; s++) {
 		const char *sn = sns[s];
@@ -1114,6 +1121,27 @@ static char *image_chain_id(const char *manifest_digest, const char *sn)
 	return chain;
 }
 
+/* The chain ID the fixture image's unpack gave: overlayfs when the host has it, else native. */
+static char *chain_of(const Wharf__Services__Images__V1__ImportResponse *imp)
+{
+	char *chain = image_chain_id(imp->images[0]->target->digest, "overlayfs");
+
+	return chain ? chain : image_chain_id(imp->images[0]->target->digest, "native");
+}
+
+/* Builds and imports (unpacked) the fixture image; its chain ID, or NULL. */
+static char *fixture_chain(void)
+{
+	Wharf__Services__Images__V1__ImportResponse *imp = NULL;
+	char *chain;
+
+	if (build_fixture() != 0 || import_fixture("wharf.test/busybox", true, &imp) < 0)
+		return NULL;
+	chain = chain_of(imp);
+	pbfree(imp);
+	return chain;
+}
+
 static int scenario_images(void)
 {
 	Wharf__Services__Images__V1__ImportResponse *imp = NULL;
@@ -1272,9 +1300,7 @@ static int scenario_images(void)
 				   &imp) >= 0);
 			CHECK(imp->n_images == 1 &&
 			      streq(imp->images[0]->name, "wharf.test/busybox:latest"));
-			ch = image_chain_id(imp->images[0]->target->digest, "overlayfs");
-			if (!ch)
-				ch = image_chain_id(imp->images[0]->target->digest, "native");
+			ch = chain_of(imp);
 			/* The same layers give the same chain ID whatever the archive. */
 			CHECK(ch && streq(ch, chain));
 			pbfree(imp);
@@ -1431,30 +1457,11 @@ static int run_container(const char *id, const char *chain, const char *script, 
 
 static int scenario_task(void)
 {
-	Wharf__Services__Images__V1__ImportResponse *imp = NULL;
 	cleanup_free char *chain = NULL, *out = NULL, *sub_id = NULL;
 	uint32_t status = 99;
 
-	CHECK(build_fixture() == 0);
-	CHECK(import_fixture("wharf.test/busybox", true, &imp) >= 0);
-	chain = image_chain_id(imp->images[0]->target->digest, "overlayfs");
-	if (!chain)
-		chain = image_chain_id(imp->images[0]->target->digest, "native");
-	pbfree(imp);
-	CHECK(chain);
-	{
-		Wharf__Services__Events__V1__OpenRequest oq =
-			WHARF__SERVICES__EVENTS__V1__OPEN_REQUEST__INIT;
-		Wharf__Services__Events__V1__OpenResponse * or = NULL;
-		char *evf[] = {"topic~=\"^/tasks/\""};
-
-		oq.filters = evf;
-		oq.n_filters = 1;
-		CHECK(call(S_SUB, "Open", &oq,
-			   &wharf__services__events__v1__open_response__descriptor, & or) >= 0);
-		sub_id = xstrdup(or->id);
-		pbfree(or);
-	}
+	CHECK((chain = fixture_chain()) != NULL);
+	CHECK((sub_id = subscribe("topic~=\"^/tasks/\"")) != NULL);
 	CHECK(run_container("hello", chain, "echo hello from wharf; exit 3", NULL, &status, &out) ==
 	      0);
 	/* The shim's events reached the bus, in order: create, start, exit, delete. */
@@ -1635,20 +1642,13 @@ static int restart_daemon(bool hard)
 
 static int scenario_restart(void)
 {
-	Wharf__Services__Images__V1__ImportResponse *imp = NULL;
 	Containerd__Services__Tasks__V1__KillRequest kq =
 		CONTAINERD__SERVICES__TASKS__V1__KILL_REQUEST__INIT;
 	cleanup_free char *chain = NULL;
 	uint32_t pid_long = 0, pid_short = 0, pid_victim = 0, pid_orphan = 0, status = 0, code = 0;
 	uint32_t pid_crowd[9] = {0};
 
-	CHECK(build_fixture() == 0);
-	CHECK(import_fixture("wharf.test/busybox", true, &imp) >= 0);
-	chain = image_chain_id(imp->images[0]->target->digest, "overlayfs");
-	if (!chain)
-		chain = image_chain_id(imp->images[0]->target->digest, "native");
-	pbfree(imp);
-	CHECK(chain);
+	CHECK((chain = fixture_chain()) != NULL);
 	CHECK(start_task("long", chain, "sleep 1000", &pid_long) == 0);
 	/* Nine more running containers ride through both restarts. */
 	for (int i = 0; i < 9; i++) {
@@ -1829,7 +1829,6 @@ static int exec_in(const char *id, const char *exec_id, const char *script, uint
 
 static int scenario_exec(void)
 {
-	Wharf__Services__Images__V1__ImportResponse *imp = NULL;
 	Containerd__Services__Tasks__V1__KillRequest kq =
 		CONTAINERD__SERVICES__TASKS__V1__KILL_REQUEST__INIT;
 	Containerd__Services__Tasks__V1__ListPidsRequest pq =
@@ -1841,13 +1840,7 @@ static int scenario_exec(void)
 	cleanup_free char *chain = NULL, *out = NULL;
 	uint32_t pid = 0, code = 0;
 
-	CHECK(build_fixture() == 0);
-	CHECK(import_fixture("wharf.test/busybox", true, &imp) >= 0);
-	chain = image_chain_id(imp->images[0]->target->digest, "overlayfs");
-	if (!chain)
-		chain = image_chain_id(imp->images[0]->target->digest, "native");
-	pbfree(imp);
-	CHECK(chain);
+	CHECK((chain = fixture_chain()) != NULL);
 	CHECK(start_task("svc", chain, "echo started; sleep 1000", &pid) == 0);
 	CHECK(exec_in("svc", "e1", "echo exec says hi; exit 5", &code, &out) == 0);
 	CHECK(code == 5 && strstr(out, "exec says hi"));
@@ -1922,7 +1915,6 @@ static int scenario_exec(void)
 
 static int scenario_many(void)
 {
-	Wharf__Services__Images__V1__ImportResponse *imp = NULL;
 	Containerd__Services__Tasks__V1__ListTasksRequest lq =
 		CONTAINERD__SERVICES__TASKS__V1__LIST_TASKS_REQUEST__INIT;
 	Containerd__Services__Tasks__V1__ListTasksResponse *lr = NULL;
@@ -1931,13 +1923,7 @@ static int scenario_many(void)
 	cleanup_free char *chain = NULL;
 	enum { N = 20 };
 
-	CHECK(build_fixture() == 0);
-	CHECK(import_fixture("wharf.test/busybox", true, &imp) >= 0);
-	chain = image_chain_id(imp->images[0]->target->digest, "overlayfs");
-	if (!chain)
-		chain = image_chain_id(imp->images[0]->target->digest, "native");
-	pbfree(imp);
-	CHECK(chain);
+	CHECK((chain = fixture_chain()) != NULL);
 	for (int i = 0; i < N; i++) {
 		cleanup_free char *id = xasprintf("m%02d", i);
 		cleanup_free char *script = xasprintf("echo I am %d; read x < /proc/self/fd/0; "
@@ -2133,20 +2119,13 @@ out:
 
 static int scenario_runtimes(void)
 {
-	Wharf__Services__Images__V1__ImportResponse *imp = NULL;
 	Containerd__Services__Tasks__V1__KillRequest kq =
 		CONTAINERD__SERVICES__TASKS__V1__KILL_REQUEST__INIT;
 	cleanup_free char *chain = NULL;
 	cleanup_free char *state = xasprintf("%s/runc-root/default/viaconfig/state.json", T.tmp);
 	uint32_t pid = 0, code = 0;
 
-	CHECK(build_fixture() == 0);
-	CHECK(import_fixture("wharf.test/busybox", true, &imp) >= 0);
-	chain = image_chain_id(imp->images[0]->target->digest, "overlayfs");
-	if (!chain)
-		chain = image_chain_id(imp->images[0]->target->digest, "native");
-	pbfree(imp);
-	CHECK(chain);
+	CHECK((chain = fixture_chain()) != NULL);
 	/* The container names no options: the config's binary_name and root apply. */
 	CHECK(start_task("viaconfig", chain, "sleep 1000", &pid) == 0);
 	CHECK(access(state, F_OK) ==
